@@ -1,0 +1,223 @@
+//! Health of `ip:port` clients: beats in, periodic beat checks and idle-client expiry.
+
+use tokio::time::Instant;
+
+use crate::client::{ClientId, ClientKind};
+use crate::instance::{BeatTimeouts, InstanceRecord, InstanceSpec};
+use crate::names::ServiceKey;
+use crate::registry::Registry;
+use crate::state::{Changes, State};
+
+/// What a beat found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BeatOutcome {
+    /// The instance is registered; the client should beat again after `interval_ms`.
+    Accepted {
+        /// Beat interval for this instance.
+        interval_ms: u64,
+    },
+    /// The client does not publish this service: it must register (again).
+    UnknownInstance,
+}
+
+/// What one beat-check pass did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BeatCheckReport {
+    /// Instances that turned unhealthy.
+    pub marked_unhealthy: usize,
+    /// Instances deleted after too long without beats.
+    pub expired: usize,
+}
+
+impl Registry {
+    /// A light beat for `ip:port` in `service`: refreshes the beat time and revives an
+    /// unhealthy instance.
+    pub fn beat(&self, now: Instant, service: &ServiceKey, ip: &str, port: u16) -> BeatOutcome {
+        let id = ClientId::ip_port(ip, port);
+        self.mutate(|state, changes| apply_beat(state, now, &id, service, ip, port, changes))
+    }
+
+    /// A full beat: like [`Registry::beat`], but an unknown instance is registered from the
+    /// beat's content first (what 1.x clients expect).
+    pub fn beat_or_register(
+        &self,
+        now: Instant,
+        service: &ServiceKey,
+        spec: InstanceSpec,
+    ) -> Result<BeatOutcome, crate::NamingError> {
+        let (ip, port) = (spec.ip.clone(), spec.port);
+        let outcome = self.beat(now, service, &ip, port);
+        if outcome != BeatOutcome::UnknownInstance {
+            return Ok(outcome);
+        }
+        let id = ClientId::ip_port(&ip, port);
+        self.register(now, &id, service, spec)?;
+        Ok(self.beat(now, service, &ip, port))
+    }
+
+    /// One beat-check pass over the `ip:port` clients this node is responsible for: silent
+    /// instances turn unhealthy, then (if expiry is on) are deleted.
+    pub fn check_beats(
+        &self,
+        now: Instant,
+        responsible: &dyn Fn(&ClientId) -> bool,
+    ) -> BeatCheckReport {
+        // Find candidates under the read lock so that a quiet registry never takes the write lock.
+        let due = self.read(|state| overdue_clients(state, now, responsible));
+        if due.is_empty() {
+            return BeatCheckReport::default();
+        }
+        let expire = self.config().expire_instance;
+        self.mutate(|state, changes| {
+            let mut report = BeatCheckReport::default();
+            for id in &due {
+                check_client(state, now, id, expire, &mut report, changes);
+            }
+            report
+        })
+    }
+
+    /// Removes idle `ip:port` clients: those without instances after `empty_client_expired_ms`,
+    /// and any after `client_expired_ms`. Returns how many were removed.
+    pub fn remove_idle_clients(&self, now: Instant) -> usize {
+        let empty_ms = self.config().empty_client_expired_ms;
+        let any_ms = self.config().client_expired_ms;
+        let idle = |idle_ms: u128, empty: bool| {
+            (empty && idle_ms > u128::from(empty_ms)) || idle_ms > u128::from(any_ms)
+        };
+        let due: Vec<ClientId> = self.read(|state| {
+            state
+                .clients
+                .values()
+                .filter(|c| c.id.kind() == ClientKind::IpPort)
+                .filter(|c| {
+                    idle(
+                        now.saturating_duration_since(c.last_updated).as_millis(),
+                        c.published.is_empty(),
+                    )
+                })
+                .map(|c| c.id.clone())
+                .collect()
+        });
+        if due.is_empty() {
+            return 0;
+        }
+        self.mutate(|state, changes| {
+            due.iter()
+                .filter(|id| state.remove_client(now, id, changes))
+                .count()
+        })
+    }
+}
+
+fn apply_beat(
+    state: &mut State,
+    now: Instant,
+    id: &ClientId,
+    service: &ServiceKey,
+    ip: &str,
+    port: u16,
+    changes: &mut Changes,
+) -> BeatOutcome {
+    let Some(client) = state.clients.get_mut(id) else {
+        return BeatOutcome::UnknownInstance;
+    };
+    let Some(published) = client.published.get_mut(service) else {
+        return BeatOutcome::UnknownInstance;
+    };
+    let mut interval_ms = None;
+    let mut revived = false;
+    for record in published.instances_mut() {
+        if &*record.ip == ip && record.port == port {
+            record.last_beat = now;
+            interval_ms = Some(record.timeouts.interval_ms);
+            revived |= !record.healthy;
+            record.healthy = true;
+        }
+    }
+    client.last_updated = now;
+    let Some(interval_ms) = interval_ms else {
+        return BeatOutcome::UnknownInstance;
+    };
+    if revived {
+        client.revision += 1;
+        touch_service(state, service, now);
+        changes.client_changed(id, service);
+    }
+    BeatOutcome::Accepted { interval_ms }
+}
+
+fn overdue_clients(
+    state: &State,
+    now: Instant,
+    responsible: &dyn Fn(&ClientId) -> bool,
+) -> Vec<ClientId> {
+    state
+        .clients
+        .values()
+        .filter(|c| c.id.kind() == ClientKind::IpPort && responsible(&c.id))
+        .filter(|c| {
+            c.published.values().flat_map(|p| p.instances()).any(|r| {
+                let silent = silence_ms(r, now);
+                (r.healthy && silent > u128::from(r.timeouts.unhealthy_ms))
+                    || silent > u128::from(r.timeouts.delete_ms)
+            })
+        })
+        .map(|c| c.id.clone())
+        .collect()
+}
+
+fn silence_ms(record: &InstanceRecord, now: Instant) -> u128 {
+    now.saturating_duration_since(record.last_beat).as_millis()
+}
+
+fn check_client(
+    state: &mut State,
+    now: Instant,
+    id: &ClientId,
+    expire: bool,
+    report: &mut BeatCheckReport,
+    changes: &mut Changes,
+) {
+    let Some(client) = state.clients.get_mut(id) else {
+        return;
+    };
+    let mut flipped = Vec::new();
+    let mut expired = Vec::new();
+    for (service, published) in &mut client.published {
+        for record in published.instances_mut() {
+            let silent = silence_ms(record, now);
+            let BeatTimeouts {
+                unhealthy_ms,
+                delete_ms,
+                ..
+            } = record.timeouts;
+            if record.healthy && silent > u128::from(unhealthy_ms) {
+                record.healthy = false;
+                report.marked_unhealthy += 1;
+                flipped.push(service.clone());
+            }
+            if expire && silent > u128::from(delete_ms) {
+                expired.push(service.clone());
+            }
+        }
+    }
+    if !flipped.is_empty() {
+        client.revision += 1;
+    }
+    for service in flipped {
+        touch_service(state, &service, now);
+        changes.client_changed(id, &service);
+    }
+    for service in expired {
+        if state.unpublish(now, id, &service, changes) {
+            report.expired += 1;
+        }
+    }
+}
+
+fn touch_service(state: &mut State, service: &ServiceKey, now: Instant) {
+    if let Some(entry) = state.services.get_mut(service) {
+        entry.last_changed = now;
+    }
+}

@@ -1,0 +1,83 @@
+//! `distro-server`: a Nacos-compatible naming server.
+//!
+//! [`Server::start`] builds the registry, starts its maintenance loops and serves the Nacos
+//! HTTP Open API (v1 and v2) and `/metrics` on one port. The binary (`main.rs`) only parses
+//! flags, loads [`Config`] and waits for a signal; tests start servers in-process the same way.
+
+pub mod config;
+mod http;
+mod metrics;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use distro_naming::{Registry, owns_everything, spawn_maintenance};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+pub use state::AppState;
+
+/// A running server: its addresses, its registry, and the handle to stop it.
+pub struct Server {
+    http_addr: SocketAddr,
+    state: AppState,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds the listeners and starts serving; returns once the ports are open.
+    pub async fn start(config: Config) -> anyhow::Result<Self> {
+        let shutdown = CancellationToken::new();
+        let registry = Arc::new(Registry::new(config.naming.clone()));
+        let metrics = metrics::install_recorder().context("installing the metrics recorder")?;
+        let state = AppState::new(config, Arc::clone(&registry), metrics);
+        let mut tasks = spawn_maintenance(registry, owns_everything(), shutdown.clone());
+        let bind = format!("{}:{}", state.config.server.bind, state.config.server.port);
+        let listener = TcpListener::bind(&bind)
+            .await
+            .with_context(|| format!("binding HTTP {bind}"))?;
+        let http_addr = listener.local_addr()?;
+        tasks.push(http::serve(listener, state.clone(), shutdown.clone()));
+        tasks.push(metrics::spawn_upkeep(
+            state.metrics.clone(),
+            shutdown.clone(),
+        ));
+        state.set_ready(true);
+        tracing::info!(%http_addr, "distro-server listening");
+        Ok(Self {
+            http_addr,
+            state,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The shared state (registry, configuration).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// A token that stops the server when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops every listener and loop and waits for them.
+    pub async fn stop(self) {
+        self.state.set_ready(false);
+        self.shutdown.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
