@@ -1,0 +1,420 @@
+//! The kernel's knowledge of every key: owner, revision, lease, live or deleted, with
+//! per-owner digests and renewal times. Pure data: every method takes `now`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::digest::{Digest, DigestHasher};
+use crate::message::{Lease, SyncItem};
+
+/// Owner of keys this node released (responsibility moved away) and nobody claimed yet.
+pub const UNOWNED: &str = "";
+
+/// What the node holds for one key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Owning node (`UNOWNED` after a release).
+    pub owner: Arc<str>,
+    /// Revision held.
+    pub revision: u64,
+    /// How the replica's life is tied to its owner.
+    pub lease: Lease,
+    /// False for a tombstone.
+    pub live: bool,
+    /// When it was last written (tombstones: deleted at).
+    pub written: Instant,
+    /// Set when the owner said it no longer holds this key.
+    pub orphan_since: Option<Instant>,
+}
+
+/// Whether an incoming item should be applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Newer than what is held: apply.
+    Apply,
+    /// Not newer (stale or duplicate): ignore.
+    Stale,
+    /// This node owns the key: a remote copy never overwrites it.
+    OwnedHere,
+}
+
+/// Why a replica is due for removal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Removal {
+    /// Not renewed by its owner's verify within the expiry.
+    Expired,
+    /// Its owner has been DOWN longer than the grace and it dies with its owner.
+    OwnerDown,
+    /// Its owner said it no longer holds it, longer ago than the orphan grace.
+    Orphaned,
+}
+
+/// Every key the node knows, with digests per owner.
+#[derive(Debug)]
+pub struct Index {
+    me: Arc<str>,
+    hasher: DigestHasher,
+    entries: HashMap<String, Entry>,
+    digests: HashMap<Arc<str>, Digest>,
+    renewed: HashMap<Arc<str>, Vec<Instant>>,
+}
+
+impl Index {
+    /// An empty index for node `me`.
+    pub fn new(me: &str, hasher: DigestHasher) -> Self {
+        Self {
+            me: Arc::from(me),
+            hasher,
+            entries: HashMap::new(),
+            digests: HashMap::new(),
+            renewed: HashMap::new(),
+        }
+    }
+
+    /// This node's address.
+    pub fn me(&self) -> &Arc<str> {
+        &self.me
+    }
+
+    /// The hasher (bucket count and key).
+    pub fn hasher(&self) -> &DigestHasher {
+        &self.hasher
+    }
+
+    /// The entry of a key.
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        self.entries.get(key)
+    }
+
+    /// Every key with its entry.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Entry)> {
+        self.entries.iter()
+    }
+
+    /// The digest of the live keys of `owner` held here.
+    pub fn digest(&self, owner: &str) -> Digest {
+        self.digests
+            .get(owner)
+            .cloned()
+            .unwrap_or_else(|| Digest::new(self.hasher.bucket_count()))
+    }
+
+    /// Live keys held here that other nodes own.
+    pub fn replica_count(&self) -> usize {
+        self.entries
+            .values()
+            .filter(|e| e.live && e.owner != self.me)
+            .count()
+    }
+
+    /// Whether an incoming item from a peer should be applied.
+    pub fn decide(&self, item: &SyncItem) -> Decision {
+        match self.entries.get(&item.key) {
+            None => Decision::Apply,
+            Some(entry) if entry.live && entry.owner == self.me && *item.owner != *self.me => {
+                Decision::OwnedHere
+            }
+            Some(entry) if entry.revision >= item.revision => Decision::Stale,
+            Some(_) => Decision::Apply,
+        }
+    }
+
+    /// Records a live key.
+    pub fn upsert(&mut self, key: &str, owner: &str, revision: u64, lease: Lease, now: Instant) {
+        self.unlink(key);
+        let owner = self.owner_arc(owner, now);
+        let hasher = self.hasher;
+        self.digest_mut(&owner).add(&hasher, key, revision);
+        let bucket = self.hasher.bucket(key) as usize;
+        if let Some(times) = self.renewed.get_mut(&owner) {
+            times[bucket] = now;
+        }
+        let entry = Entry {
+            owner,
+            revision,
+            lease,
+            live: true,
+            written: now,
+            orphan_since: None,
+        };
+        self.entries.insert(key.to_owned(), entry);
+    }
+
+    /// Records a deletion at `revision`, kept as a tombstone.
+    pub fn tombstone(&mut self, key: &str, owner: &str, revision: u64, lease: Lease, now: Instant) {
+        self.unlink(key);
+        let owner = self.owner_arc(owner, now);
+        let entry = Entry {
+            owner,
+            revision,
+            lease,
+            live: false,
+            written: now,
+            orphan_since: None,
+        };
+        self.entries.insert(key.to_owned(), entry);
+    }
+
+    /// Marks a key this node owned as released: nobody owns it until a sync claims it.
+    pub fn release(&mut self, key: &str, now: Instant) {
+        let Some(entry) = self.entries.get(key) else {
+            return;
+        };
+        if entry.owner != self.me || !entry.live {
+            return;
+        }
+        let (revision, lease) = (entry.revision, entry.lease);
+        self.upsert(key, UNOWNED, revision, lease, now);
+    }
+
+    /// Drops a live replica without a tombstone (expiry): if its owner still holds it, the
+    /// owner's next verify restores it.
+    pub fn forget_live(&mut self, key: &str) {
+        self.unlink(key);
+    }
+
+    /// Drops a tombstone for good.
+    pub fn forget(&mut self, key: &str) {
+        if self.entries.get(key).is_some_and(|e| !e.live) {
+            self.entries.remove(key);
+        }
+    }
+
+    /// Every replica of `owner` was confirmed by its verify.
+    pub fn renew_owner(&mut self, owner: &str, now: Instant) {
+        let owner = self.owner_arc(owner, now);
+        if let Some(times) = self.renewed.get_mut(&owner) {
+            times.iter_mut().for_each(|t| *t = now);
+        }
+    }
+
+    /// The replicas of `owner` in `buckets` were confirmed by its verify.
+    pub fn renew_buckets(
+        &mut self,
+        owner: &str,
+        buckets: impl IntoIterator<Item = u32>,
+        now: Instant,
+    ) {
+        let owner = self.owner_arc(owner, now);
+        if let Some(times) = self.renewed.get_mut(&owner) {
+            for bucket in buckets {
+                if let Some(time) = times.get_mut(bucket as usize) {
+                    *time = now;
+                }
+            }
+        }
+    }
+
+    /// The live `(key, revision)` pairs of `owner` in `buckets`.
+    pub fn entries_in(&self, owner: &str, buckets: &[u32]) -> Vec<(String, u64)> {
+        let wanted: std::collections::HashSet<u32> = buckets.iter().copied().collect();
+        self.entries
+            .iter()
+            .filter(|(k, e)| {
+                e.live && *e.owner == *owner && wanted.contains(&self.hasher.bucket(k))
+            })
+            .map(|(k, e)| (k.clone(), e.revision))
+            .collect()
+    }
+
+    /// Compares the owner's entries of some buckets with ours: returns the keys to ask for
+    /// (absent here or older), and marks ours that the owner no longer lists as orphans.
+    pub fn reconcile(
+        &mut self,
+        owner: &str,
+        buckets: &[u32],
+        theirs: &[(String, u64)],
+        now: Instant,
+    ) -> Vec<String> {
+        let listed: HashMap<&str, u64> = theirs.iter().map(|(k, r)| (k.as_str(), *r)).collect();
+        let want = theirs
+            .iter()
+            .filter(|(key, revision)| self.entries.get(key).is_none_or(|e| e.revision < *revision))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for (key, _) in self.entries_in(owner, buckets) {
+            if !listed.contains_key(key.as_str())
+                && let Some(entry) = self.entries.get_mut(&key)
+            {
+                entry.orphan_since.get_or_insert(now);
+            }
+        }
+        self.renew_buckets(owner, buckets.iter().copied(), now);
+        want
+    }
+
+    /// Replicas due for removal and why, given which owners are DOWN since when.
+    pub fn due_removals(
+        &self,
+        now: Instant,
+        down_since: &HashMap<String, Instant>,
+        limits: &RemovalLimits,
+    ) -> Vec<(String, Removal)> {
+        let mut due = Vec::new();
+        for (key, entry) in &self.entries {
+            if !entry.live || entry.owner == self.me {
+                continue;
+            }
+            if entry
+                .orphan_since
+                .is_some_and(|t| now.saturating_duration_since(t) > limits.orphan_grace)
+            {
+                due.push((key.clone(), Removal::Orphaned));
+                continue;
+            }
+            let down = down_since.get(&*entry.owner);
+            let owner_gone =
+                down.is_some_and(|t| now.saturating_duration_since(*t) > limits.owner_down_grace);
+            if entry.lease == Lease::OwnerBound && owner_gone {
+                due.push((key.clone(), Removal::OwnerDown));
+                continue;
+            }
+            if now.saturating_duration_since(self.renewed_at(key, entry)) > limits.replica_expiry {
+                due.push((key.clone(), Removal::Expired));
+            }
+        }
+        due
+    }
+
+    /// Tombstones older than `keep`.
+    pub fn old_tombstones(&self, now: Instant, keep: Duration) -> Vec<String> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| !e.live && now.saturating_duration_since(e.written) > keep)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    fn renewed_at(&self, key: &str, entry: &Entry) -> Instant {
+        let bucket = self.hasher.bucket(key) as usize;
+        let renewed = self
+            .renewed
+            .get(&entry.owner)
+            .and_then(|t| t.get(bucket))
+            .copied();
+        renewed.map_or(entry.written, |t| t.max(entry.written))
+    }
+
+    fn unlink(&mut self, key: &str) {
+        if let Some(old) = self.entries.remove(key)
+            && old.live
+            && let Some(digest) = self.digests.get_mut(&old.owner)
+        {
+            digest.remove(&self.hasher, key, old.revision);
+        }
+    }
+
+    fn owner_arc(&mut self, owner: &str, now: Instant) -> Arc<str> {
+        if let Some((existing, _)) = self.renewed.get_key_value(owner) {
+            return Arc::clone(existing);
+        }
+        let owner: Arc<str> = Arc::from(owner);
+        let buckets = self.hasher.bucket_count() as usize;
+        self.renewed.insert(Arc::clone(&owner), vec![now; buckets]);
+        owner
+    }
+
+    fn digest_mut(&mut self, owner: &Arc<str>) -> &mut Digest {
+        let buckets = self.hasher.bucket_count();
+        self.digests
+            .entry(Arc::clone(owner))
+            .or_insert_with(|| Digest::new(buckets))
+    }
+}
+
+/// The graces and expiry that decide removals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemovalLimits {
+    /// See [`crate::DistroConfig::replica_expiry`].
+    pub replica_expiry: Duration,
+    /// See [`crate::DistroConfig::owner_down_grace`].
+    pub owner_down_grace: Duration,
+    /// See [`crate::DistroConfig::orphan_grace`].
+    pub orphan_grace: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(key: &str, owner: &str, revision: u64) -> SyncItem {
+        SyncItem {
+            key: key.into(),
+            owner: owner.into(),
+            revision,
+            lease: Lease::OwnerBound,
+            payload: None,
+        }
+    }
+
+    #[test]
+    fn newer_revisions_apply_and_own_keys_are_never_overwritten() {
+        let now = Instant::now();
+        let mut index = Index::new("me", DigestHasher::new(1, 16));
+        assert_eq!(index.decide(&item("a", "p", 1)), Decision::Apply);
+        index.upsert("a", "p", 5, Lease::OwnerBound, now);
+        assert_eq!(index.decide(&item("a", "p", 5)), Decision::Stale);
+        assert_eq!(index.decide(&item("a", "p", 4)), Decision::Stale);
+        assert_eq!(index.decide(&item("a", "p", 6)), Decision::Apply);
+        index.upsert("mine", "me", 1, Lease::OwnerBound, now);
+        assert_eq!(index.decide(&item("mine", "p", 99)), Decision::OwnedHere);
+        index.tombstone("a", "p", 7, Lease::OwnerBound, now);
+        assert_eq!(
+            index.decide(&item("a", "p", 7)),
+            Decision::Stale,
+            "tombstones block replays"
+        );
+        assert_eq!(index.digest("p").count(), 0);
+    }
+
+    #[test]
+    fn reconcile_wants_missing_and_older_and_orphans_extras() {
+        let now = Instant::now();
+        let hasher = DigestHasher::new(1, 1);
+        let mut index = Index::new("me", hasher);
+        index.upsert("same", "o", 1, Lease::OwnerBound, now);
+        index.upsert("old", "o", 1, Lease::OwnerBound, now);
+        index.upsert("extra", "o", 1, Lease::OwnerBound, now);
+        let theirs = vec![("same".into(), 1), ("old".into(), 2), ("new".into(), 1)];
+        let mut want = index.reconcile("o", &[0], &theirs, now);
+        want.sort();
+        assert_eq!(want, vec!["new".to_owned(), "old".to_owned()]);
+        assert!(index.get("extra").unwrap().orphan_since.is_some());
+        assert!(index.get("same").unwrap().orphan_since.is_none());
+    }
+
+    #[test]
+    fn removals_follow_expiry_down_grace_and_orphans() {
+        let start = Instant::now();
+        let mut index = Index::new("me", DigestHasher::new(1, 4));
+        index.upsert("bound", "down", 1, Lease::OwnerBound, start);
+        index.upsert("moves", "down", 1, Lease::Transferable, start);
+        index.upsert("quiet", "up", 1, Lease::OwnerBound, start);
+        let limits = RemovalLimits {
+            replica_expiry: Duration::from_secs(180),
+            owner_down_grace: Duration::from_secs(30),
+            orphan_grace: Duration::from_secs(10),
+        };
+        let down = HashMap::from([("down".to_owned(), start)]);
+        assert!(
+            index
+                .due_removals(start + Duration::from_secs(30), &down, &limits)
+                .is_empty()
+        );
+        let due = index.due_removals(start + Duration::from_secs(31), &down, &limits);
+        assert_eq!(due, vec![("bound".to_owned(), Removal::OwnerDown)]);
+        index.renew_owner("up", start + Duration::from_secs(100));
+        let mut due = index.due_removals(start + Duration::from_secs(181), &down, &limits);
+        due.sort();
+        assert_eq!(
+            due,
+            vec![
+                ("bound".to_owned(), Removal::OwnerDown),
+                ("moves".to_owned(), Removal::Expired)
+            ]
+        );
+    }
+}
