@@ -177,6 +177,15 @@ impl Distro {
         self.inner.state.lock().index.get(key).map(|e| e.revision)
     }
 
+    /// Whether this node owns `key` (a live key it recorded with `local_upsert`).
+    pub fn owns(&self, key: &str) -> bool {
+        let state = self.inner.state.lock();
+        state
+            .index
+            .get(key)
+            .is_some_and(|e| e.live && e.owner == self.inner.me)
+    }
+
     /// Keys waiting to be sent to `peer`.
     pub fn backlog(&self, peer: &str) -> usize {
         self.inner.state.lock().queue.backlog(peer)

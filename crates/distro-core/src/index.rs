@@ -117,8 +117,8 @@ impl Index {
             Some(entry) if entry.live && entry.owner == self.me && *item.owner != *self.me => {
                 Decision::OwnedHere
             }
-            Some(entry) if entry.revision >= item.revision => Decision::Stale,
-            Some(_) => Decision::Apply,
+            Some(entry) if supersedes(item.revision, &item.owner, entry) => Decision::Apply,
+            Some(_) => Decision::Stale,
         }
     }
 
@@ -232,7 +232,11 @@ impl Index {
         let listed: HashMap<&str, u64> = theirs.iter().map(|(k, r)| (k.as_str(), *r)).collect();
         let want = theirs
             .iter()
-            .filter(|(key, revision)| self.entries.get(key).is_none_or(|e| e.revision < *revision))
+            .filter(|(key, revision)| {
+                self.entries
+                    .get(key)
+                    .is_none_or(|e| supersedes(*revision, owner, e))
+            })
             .map(|(key, _)| key.clone())
             .collect();
         for (key, _) in self.entries_in(owner, buckets) {
@@ -323,6 +327,18 @@ impl Index {
             .entry(Arc::clone(owner))
             .or_insert_with(|| Digest::new(buckets))
     }
+}
+
+/// Whether a state `(revision, owner)` is newer than what `held` records.
+///
+/// Revisions decide. Equal revisions from different owners happen when two nodes briefly
+/// both take over the same transferable key; a fixed order (a claimed key beats a released
+/// one, then the greater owner address) makes every node settle on the same state.
+pub fn supersedes(revision: u64, owner: &str, held: &Entry) -> bool {
+    if revision != held.revision {
+        return revision > held.revision;
+    }
+    *held.owner != *owner && (*held.owner == *UNOWNED || owner > &*held.owner)
 }
 
 /// The graces and expiry that decide removals.
