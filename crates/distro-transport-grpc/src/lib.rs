@@ -1,5 +1,28 @@
-//! gRPC transport between distro registry nodes (the cluster port, HTTP port + 1001).
+//! gRPC transport between distro registry nodes: the cluster port (HTTP port + 1001).
 //!
-//! This crate will carry Distro sync, batched verify, streamed snapshots, queries and member
-//! reports over tonic, authenticated by the cluster secret (issues "Cluster membership" and
-//! "Distro"). Nothing is implemented yet: the crate exists so the workspace has its final shape.
+//! - [`proto`]: the prost messages and tonic stubs generated from `proto/distro.proto`
+//!   (package `distro.v1`, service `Cluster`);
+//! - [`auth`]: the shared cluster secret, checked in constant time on every call by a
+//!   server interceptor and attached to every call by a client interceptor;
+//! - [`server`]: [`ClusterService`], the handlers of the `Cluster` service, and
+//!   [`serve`], which runs it on a listener until a shutdown token is cancelled;
+//! - [`client`]: [`PeerChannels`], one lazily connected, reused channel per peer, and
+//!   [`GrpcProber`], the [`distro_cluster::Prober`] the failure detector uses;
+//! - [`metrics`][crate::metrics]: `cluster_auth_failures_total`.
+//!
+//! Today the service carries member reports (the failure detector's probes). The Distro RPCs
+//! (sync, batched verify, streamed snapshot, query) join the same service, the same port and
+//! the same authenticated channels later.
+
+pub mod auth;
+pub mod client;
+pub mod metrics;
+pub mod proto;
+pub mod server;
+
+pub use auth::{ClusterAuth, ClusterSecret, SECRET_METADATA_KEY, SecretError, constant_time_eq};
+pub use client::{AuthedChannel, ClientConfig, ClusterClient, GrpcProber, PeerChannels};
+pub use server::{ClusterService, router, serve};
+
+/// Default distance from a node's HTTP port to its cluster port (Nacos: 1001).
+pub const CLUSTER_PORT_OFFSET_DEFAULT: u16 = 1001;

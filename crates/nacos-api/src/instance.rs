@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::constants::{
     DEFAULT_HEART_BEAT_INTERVAL_MS, DEFAULT_HEART_BEAT_TIMEOUT_MS, DEFAULT_IP_DELETE_TIMEOUT_MS,
 };
+use crate::nulls::null_as_default;
 
 /// A service instance (`com.alibaba.nacos.api.naming.pojo.Instance`).
 ///
@@ -19,7 +20,7 @@ pub struct Instance {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_id: Option<String>,
     /// Address clients connect to.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub ip: String,
     /// Port clients connect to (a Java `int`, validated by the server).
     #[serde(default)]
@@ -42,8 +43,8 @@ pub struct Instance {
     /// Grouped service name (`group@@service`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_name: Option<String>,
-    /// Free-form string metadata.
-    #[serde(default)]
+    /// Free-form string metadata (`null`, as Go SDKs send for no metadata, reads as empty).
+    #[serde(default, deserialize_with = "null_as_default")]
     pub metadata: BTreeMap<String, String>,
     /// Derived: beat interval from metadata or the default (ms).
     #[serde(default = "default_interval")]

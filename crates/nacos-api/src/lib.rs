@@ -6,7 +6,9 @@
 
 pub mod beat;
 pub mod constants;
+pub mod grpc;
 pub mod instance;
+mod nulls;
 pub mod result;
 pub mod service_info;
 

@@ -112,6 +112,9 @@ pub struct Client {
     pub subscribed: HashMap<ServiceKey, Subscriber>,
     /// Last register, deregister, subscribe or beat.
     pub last_updated: Instant,
+    /// True for a client whose connection (or HTTP registration) is on this node; false for
+    /// a replica received from its owner.
+    pub native: bool,
 }
 
 impl Client {
@@ -123,6 +126,7 @@ impl Client {
             published: HashMap::new(),
             subscribed: HashMap::new(),
             last_updated: now,
+            native: true,
         }
     }
 

@@ -9,7 +9,9 @@
 //! Layout: [`names`] and [`validate`] define and check identities; `instance`, `client` and
 //! `service` are the records; `state` changes them and reports what changed; `registry`
 //! wraps the state with its lock, cache and events; `health`, `catalog` and `maintenance`
-//! add beats, the service API and the periodic loops.
+//! add beats, the service API and the periodic loops; `push` merges changes per service and
+//! hands due pushes to the server's connections; `replication` ties clients to the Distro
+//! kernel (records, responsibility, the plugin and the event bridge).
 
 mod catalog;
 mod client;
@@ -20,7 +22,9 @@ mod health;
 mod instance;
 mod maintenance;
 pub mod names;
+mod push;
 mod registry;
+pub mod replication;
 mod service;
 mod state;
 pub mod validate;
@@ -35,6 +39,7 @@ pub use health::{BeatCheckReport, BeatOutcome};
 pub use instance::{BeatTimeouts, InstanceRecord, InstanceSpec, generate_instance_id};
 pub use maintenance::{Responsibility, owns_everything, spawn_maintenance};
 pub use names::ServiceKey;
-pub use registry::{Registry, RegistryStats};
+pub use push::{Push, PushConfig, PushEngine, PushQueue, PushSink};
+pub use registry::{Registry, RegistryStats, RevisionFloor};
 pub use service::{Selector, ServiceMeta};
 pub use view::{Selection, ServiceView};

@@ -37,12 +37,17 @@ pub struct RegistryStats {
     pub subscriptions: usize,
 }
 
+/// Gives the revision a newly created client must start at (above any tombstone of the
+/// same id that replication still remembers).
+pub type RevisionFloor = Arc<dyn Fn(&ClientId) -> u64 + Send + Sync>;
+
 /// The ephemeral naming registry of one node.
 pub struct Registry {
     config: NamingConfig,
     state: RwLock<State>,
     views: Cache<ServiceKey, Arc<ServiceView>>,
     events: EventBus,
+    revision_floor: RwLock<Option<RevisionFloor>>,
 }
 
 impl Registry {
@@ -55,7 +60,22 @@ impl Registry {
             state: RwLock::default(),
             views,
             events,
+            revision_floor: RwLock::new(None),
         }
+    }
+
+    /// Sets where new clients take their first revision from (replication's tombstones).
+    pub fn set_revision_floor(&self, floor: RevisionFloor) {
+        *self.revision_floor.write() = Some(floor);
+    }
+
+    /// The starting revision of a new client. Read before the state lock is taken: the
+    /// floor comes from replication, which calls into the registry under its own lock.
+    fn floor(&self, client: &ClientId) -> u64 {
+        self.revision_floor
+            .read()
+            .as_ref()
+            .map_or(0, |floor| floor(client))
     }
 
     /// The configuration it runs with.
@@ -118,8 +138,15 @@ impl Registry {
     ) -> Result<(), NamingError> {
         let timeouts = spec.validate(&self.config)?;
         let record = InstanceRecord::from_spec(spec, service, timeouts, now);
+        let floor = self.floor(client);
         self.mutate(|state, changes| {
-            state.publish(now, client, service, Published::One(record), changes)
+            state.publish(
+                now,
+                (client, floor),
+                service,
+                Published::One(record),
+                changes,
+            )
         })
     }
 
@@ -136,8 +163,15 @@ impl Registry {
             let timeouts = spec.validate(&self.config)?;
             records.push(InstanceRecord::from_spec(spec, service, timeouts, now));
         }
+        let floor = self.floor(client);
         self.mutate(|state, changes| {
-            state.publish(now, client, service, Published::Batch(records), changes)
+            state.publish(
+                now,
+                (client, floor),
+                service,
+                Published::Batch(records),
+                changes,
+            )
         })
     }
 
@@ -148,7 +182,8 @@ impl Registry {
 
     /// Adds a connection client (idempotent).
     pub fn connect(&self, now: Instant, client: ClientId) {
-        self.mutate(|state, _| state.connect(client, now));
+        let floor = self.floor(&client);
+        self.mutate(|state, _| state.connect(client, now, floor));
     }
 
     /// Removes a client with everything it published and subscribed; false if unknown.

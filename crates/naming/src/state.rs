@@ -36,11 +36,13 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// Adds a connection client (idempotent).
-    pub fn connect(&mut self, id: ClientId, now: Instant) {
-        self.clients
-            .entry(id.clone())
-            .or_insert_with(|| Client::new(id, now));
+    /// Adds a client (idempotent); a new one starts at revision `floor`.
+    pub fn connect(&mut self, id: ClientId, now: Instant, floor: u64) {
+        self.clients.entry(id.clone()).or_insert_with(|| {
+            let mut client = Client::new(id, now);
+            client.revision = floor;
+            client
+        });
     }
 
     /// Replaces what `client` publishes for `service`. `ip:port` clients are created on
@@ -48,13 +50,13 @@ impl State {
     pub fn publish(
         &mut self,
         now: Instant,
-        id: &ClientId,
+        (id, floor): (&ClientId, u64),
         service: &ServiceKey,
         published: Published,
         changes: &mut Changes,
     ) -> Result<(), NamingError> {
         if id.kind() == ClientKind::IpPort {
-            self.connect(id.clone(), now);
+            self.connect(id.clone(), now, floor);
         }
         let client = self
             .clients

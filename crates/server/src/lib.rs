@@ -4,7 +4,9 @@
 //! HTTP Open API (v1 and v2) and `/metrics` on one port. The binary (`main.rs`) only parses
 //! flags, loads [`Config`] and waits for a signal; tests start servers in-process the same way.
 
+mod cluster;
 pub mod config;
+mod grpc;
 mod http;
 mod metrics;
 mod state;
@@ -24,6 +26,7 @@ pub use state::AppState;
 /// A running server: its addresses, its registry, and the handle to stop it.
 pub struct Server {
     http_addr: SocketAddr,
+    grpc_addr: SocketAddr,
     state: AppState,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
@@ -35,14 +38,22 @@ impl Server {
         let shutdown = CancellationToken::new();
         let registry = Arc::new(Registry::new(config.naming.clone()));
         let metrics = metrics::install_recorder().context("installing the metrics recorder")?;
-        let state = AppState::new(config, Arc::clone(&registry), metrics);
-        let mut tasks = spawn_maintenance(registry, owns_everything(), shutdown.clone());
-        let bind = format!("{}:{}", state.config.server.bind, state.config.server.port);
+        let bind = format!("{}:{}", config.server.bind, config.server.port);
         let listener = TcpListener::bind(&bind)
             .await
             .with_context(|| format!("binding HTTP {bind}"))?;
         let http_addr = listener.local_addr()?;
+        // Membership needs the bound HTTP port (its member address); handlers need membership.
+        let cluster = cluster::start(&config, http_addr, shutdown.clone()).await?;
+        let state = AppState::new(config, Arc::clone(&registry), metrics, cluster.membership);
+        let mut tasks = spawn_maintenance(registry, owns_everything(), shutdown.clone());
+        tasks.extend(cluster.tasks);
         tasks.push(http::serve(listener, state.clone(), shutdown.clone()));
+        // The Nacos 2.x SDK front door (HTTP port + grpc_port_offset) and its push engine.
+        let grpc = grpc::start(&state, shutdown.clone())
+            .await
+            .context("starting gRPC")?;
+        tasks.extend(grpc.tasks);
         tasks.push(metrics::spawn_upkeep(
             state.metrics.clone(),
             shutdown.clone(),
@@ -51,6 +62,7 @@ impl Server {
         tracing::info!(%http_addr, "distro-server listening");
         Ok(Self {
             http_addr,
+            grpc_addr: grpc.addr,
             state,
             shutdown,
             tasks,
@@ -60,6 +72,12 @@ impl Server {
     /// The bound HTTP address.
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// The bound Nacos SDK gRPC address (HTTP port + offset, or ephemeral when the HTTP port
+    /// was 0).
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
     }
 
     /// The shared state (registry, configuration).

@@ -1,5 +1,8 @@
 //! The `distro-server` binary: flags, configuration, logging, and running until a signal.
 
+mod local_cluster;
+
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -7,6 +10,7 @@ use clap::Parser;
 use distro_server::{Config, Server};
 use figment::Figment;
 use figment::providers::Serialized;
+use local_cluster::LocalCluster;
 use tracing_subscriber::EnvFilter;
 
 /// A Nacos-compatible naming server replicated with Distro.
@@ -25,6 +29,18 @@ struct Flags {
     /// Log filter, e.g. `info` or `distro_naming=debug,info`.
     #[arg(long)]
     log_level: Option<String>,
+    /// Cluster members, `ip[:port]` comma-separated (this node included); none = standalone.
+    #[arg(long, value_delimiter = ',')]
+    members: Vec<String>,
+    /// The shared cluster secret (visible in process lists: prefer DISTRO_CLUSTER__SECRET).
+    #[arg(long)]
+    cluster_secret: Option<String>,
+    /// Run N nodes (default 3) of this binary on 127.0.0.1 as one cluster, ports from
+    /// --port (8848) in steps of 10; Ctrl-C stops them all.
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "3",
+          value_parser = clap::value_parser!(u16).range(1..=9),
+          conflicts_with_all = ["members", "cluster_secret", "bind"])]
+    local_cluster: Option<u16>,
 }
 
 impl Flags {
@@ -40,7 +56,30 @@ impl Flags {
         if let Some(level) = &self.log_level {
             figment = figment.merge(Serialized::default("log.level", level));
         }
+        if !self.members.is_empty() {
+            figment = figment.merge(Serialized::default("cluster.members", &self.members));
+        }
+        if let Some(secret) = &self.cluster_secret {
+            figment = figment.merge(Serialized::default("cluster.secret", secret));
+        }
         figment
+    }
+
+    /// The `--local-cluster` supervisor, if asked for; nodes inherit `--config` and `--log-level`.
+    fn local_cluster(&self) -> Option<LocalCluster> {
+        let nodes = self.local_cluster?;
+        let mut extra_args = Vec::new();
+        if let Some(path) = &self.config {
+            extra_args.extend([OsString::from("--config"), path.clone().into_os_string()]);
+        }
+        if let Some(level) = &self.log_level {
+            extra_args.extend([OsString::from("--log-level"), OsString::from(level)]);
+        }
+        Some(LocalCluster {
+            nodes,
+            base_port: self.port.unwrap_or(8848),
+            extra_args,
+        })
     }
 }
 
@@ -78,6 +117,9 @@ async fn wait_for_signal() {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let flags = Flags::parse();
+    if let Some(local_cluster) = flags.local_cluster() {
+        return local_cluster.run(wait_for_signal()).await;
+    }
     let config = Config::load(flags.config.as_deref(), flags.overrides())
         .context("loading configuration")?;
     init_logging(&config);

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use distro_cluster::Membership;
 use distro_naming::Registry;
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -17,16 +18,24 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// This node's view of the cluster (self alone when standalone).
+    pub membership: Arc<Membership>,
     ready: Arc<AtomicBool>,
 }
 
 impl AppState {
     /// State for a server that is not ready yet.
-    pub fn new(config: Config, registry: Arc<Registry>, metrics: PrometheusHandle) -> Self {
+    pub fn new(
+        config: Config,
+        registry: Arc<Registry>,
+        metrics: PrometheusHandle,
+        membership: Arc<Membership>,
+    ) -> Self {
         Self {
             config: Arc::new(config),
             registry,
             metrics,
+            membership,
             ready: Arc::default(),
         }
     }
@@ -39,5 +48,7 @@ impl AppState {
     /// Marks the node ready or not.
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Release);
+        // Peers learn it through probes (`MemberInfo::ready`).
+        self.membership.set_self_ready(ready);
     }
 }

@@ -654,7 +654,13 @@ async fn health_operator_and_prometheus_endpoints() {
 }
 
 /// A request that must be refused: method, path, parameters, status, text in the answer.
-type BadCase<'a> = (Method, &'a str, Vec<(&'a str, &'a str)>, StatusCode, &'a str);
+type BadCase<'a> = (
+    Method,
+    &'a str,
+    Vec<(&'a str, &'a str)>,
+    StatusCode,
+    &'a str,
+);
 
 /// Every class of bad input gets Nacos's status and a readable message, and changes nothing.
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! The HTTP front door: the Nacos Open API (v1, v2) under `/nacos`, and `/metrics`.
 
+mod cluster;
 mod error;
 mod forms;
 mod ops;
@@ -44,6 +45,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/ns/service/list", get(v1_service::list))
         .route("/v1/ns/operator/metrics", get(ops::operator_metrics))
+        .route("/v1/core/cluster/nodes", get(cluster::nodes))
+        .route("/v1/core/cluster/simple/nodes", get(cluster::simple_nodes))
+        .route("/v1/core/cluster/self", get(cluster::self_node))
+        .route("/v1/core/cluster/health", get(cluster::health))
         .route("/v1/console/health/liveness", get(ops::liveness))
         .route("/v1/console/health/readiness", get(ops::readiness))
         .route(

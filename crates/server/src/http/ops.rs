@@ -16,7 +16,7 @@ pub async fn operator_metrics(State(state): State<AppState>, params: Params) -> 
         return Json(json!({"status": status}));
     }
     let stats = state.registry.stats();
-    Json(json!({
+    let mut body = json!({
         "status": status,
         "serviceCount": stats.services,
         "instanceCount": stats.instances,
@@ -27,7 +27,11 @@ pub async fn operator_metrics(State(state): State<AppState>, params: Params) -> 
         "ephemeralIpPortClientCount": stats.ip_port_clients,
         "persistentIpPortClientCount": 0,
         "responsibleClientCount": stats.clients,
-    }))
+    });
+    if let Some(object) = body.as_object_mut() {
+        crate::http::cluster::add_member_states(object, &state.membership);
+    }
+    Json(body)
 }
 
 /// `GET /v1/console/health/liveness`: the process answers.

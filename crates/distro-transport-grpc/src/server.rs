@@ -1,0 +1,128 @@
+//! The server side of the cluster port: the `Cluster` service handlers and the listener loop.
+//!
+//! [`ClusterService`] implements every RPC of `distro.v1.Cluster`. It holds what the handlers
+//! need (today the [`Membership`]); the Distro handlers join it as further fields when their
+//! RPCs join the proto. [`router`] wraps it in the secret check and [`serve`] runs the result
+//! on a bound listener until shutdown, so adding an RPC touches neither.
+
+use std::sync::Arc;
+
+use distro_cluster::{MemberAddress, MemberInfo, Membership, unix_millis};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+use tonic::transport::server::{Router, TcpIncoming};
+use tonic::{Request, Response, Status};
+
+use crate::auth::ClusterAuth;
+use crate::proto::MemberReport;
+use crate::proto::cluster_server::{Cluster, ClusterServer};
+
+/// Longest version string accepted in a report (it is shown by the nodes API).
+const VERSION_LEN_MAX: usize = 128;
+
+/// Handlers of the `distro.v1.Cluster` service.
+#[derive(Debug, Clone)]
+pub struct ClusterService {
+    membership: Arc<Membership>,
+}
+
+impl ClusterService {
+    /// A service answering for `membership` (this node's member list).
+    pub fn new(membership: Arc<Membership>) -> Self {
+        Self { membership }
+    }
+}
+
+#[tonic::async_trait]
+impl Cluster for ClusterService {
+    async fn report(
+        &self,
+        request: Request<MemberReport>,
+    ) -> Result<Response<MemberReport>, Status> {
+        let info = validate_report(request.into_inner())?;
+        // A report from a listed peer proves it alive (Nacos's MemberReportHandler does the
+        // same); a report from an address we do not list changes nothing.
+        self.membership.on_report_received(&info, unix_millis());
+        Ok(Response::new(to_report(&self.membership.self_info())))
+    }
+}
+
+/// Checks a received report and turns it into member info with a canonical address.
+fn validate_report(report: MemberReport) -> Result<MemberInfo, Status> {
+    let address = MemberAddress::parse(&report.address, distro_cluster::DEFAULT_PORT)
+        .map_err(|error| Status::invalid_argument(format!("report address: {error}")))?;
+    if report.version.len() > VERSION_LEN_MAX {
+        return Err(Status::invalid_argument(format!(
+            "report version is longer than {VERSION_LEN_MAX} bytes"
+        )));
+    }
+    Ok(MemberInfo {
+        address: address.to_string(),
+        version: report.version,
+        ready: report.ready,
+    })
+}
+
+/// The wire form of member info.
+pub(crate) fn to_report(info: &MemberInfo) -> MemberReport {
+    MemberReport {
+        address: info.address.clone(),
+        version: info.version.clone(),
+        ready: info.ready,
+    }
+}
+
+/// A tonic router serving `service` behind the secret check of `auth`.
+pub fn router(service: ClusterService, auth: &ClusterAuth) -> Router {
+    let cluster = ClusterServer::with_interceptor(service, auth.server_interceptor());
+    Server::builder().add_service(cluster)
+}
+
+/// Serves `router` on `listener` until `shutdown` is cancelled; in-flight calls finish first.
+pub fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) -> JoinHandle<()> {
+    let local = listener.local_addr().ok();
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    tokio::spawn(async move {
+        let served = router
+            .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+            .await;
+        match served {
+            Ok(()) => tracing::debug!(?local, "cluster gRPC server stopped"),
+            Err(error) => tracing::error!(?local, %error, "cluster gRPC server failed"),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_are_validated_and_canonicalised() {
+        let ok = validate_report(MemberReport {
+            address: "127.0.0.1".into(),
+            version: "1.0".into(),
+            ready: true,
+        })
+        .unwrap();
+        assert_eq!(ok.address, "127.0.0.1:8848");
+        assert!(ok.ready);
+
+        let bad_address = validate_report(MemberReport {
+            address: "not an address".into(),
+            ..MemberReport::default()
+        })
+        .unwrap_err();
+        assert_eq!(bad_address.code(), tonic::Code::InvalidArgument);
+
+        let long_version = validate_report(MemberReport {
+            address: "127.0.0.1:1".into(),
+            version: "v".repeat(VERSION_LEN_MAX + 1),
+            ready: false,
+        })
+        .unwrap_err();
+        assert_eq!(long_version.code(), tonic::Code::InvalidArgument);
+    }
+}
