@@ -14,6 +14,18 @@ use crate::plugin::{SnapshotStream, TransportError};
 
 /// Chunks buffered between the producer and the stream.
 const SNAPSHOT_CHUNKS_BUFFERED: usize = 2;
+/// How one round of load attempts went.
+enum Attempt {
+    /// A peer served its snapshot.
+    Loaded { peer: String, items: usize },
+    /// Every peer that answered is itself not loaded; the lowest of them is named.
+    AllStarting { lowest_peer: String },
+    /// No peer answered at all (none UP, or all unreachable).
+    NobodyAnswered,
+    /// A ready peer failed during the transfer.
+    FailedMidLoad,
+}
+
 /// Pause between load attempts while peers are starting too.
 const LOAD_POLL: Duration = Duration::from_secs(1);
 
@@ -51,8 +63,11 @@ impl Distro {
         Ok(receiver)
     }
 
-    /// Runs once at start: loads a snapshot from the first UP peer that serves one. With no
-    /// peer able to serve within `load_peer_wait` (none up, or all starting), starts empty:
+    /// Runs once at start: loads a snapshot from the first UP peer that serves one.
+    ///
+    /// When every reachable peer answers that it is not loaded either (the whole cluster is
+    /// starting), the node with the lowest address starts empty at once and the others load
+    /// from it. With no peer able to serve within `load_peer_wait`, a node starts empty:
     /// owners' verify rounds then fill in what is missing.
     pub(crate) async fn run_loader(self, shutdown: CancellationToken) {
         let started = Instant::now();
@@ -61,38 +76,62 @@ impl Distro {
                 return;
             }
             let peers = self.inner.state.lock().members.up();
-            let mut peer_failed_mid_load = false;
-            for peer in &peers {
-                match self.load_from(peer).await {
-                    Ok(items) => {
-                        let seconds = started.elapsed().as_secs_f64();
-                        tracing::info!(%peer, items, seconds, "snapshot loaded");
-                        metrics::histogram!(m::SNAPSHOT_LOAD_SECONDS).record(seconds);
-                        self.mark_loaded();
-                        return;
-                    }
-                    Err(TransportError::NotReady | TransportError::Unreachable(_)) => {}
-                    Err(error) => {
-                        tracing::warn!(%peer, %error, "snapshot load failed");
-                        peer_failed_mid_load = true;
-                    }
-                }
-            }
-            let waited = started.elapsed() >= self.inner.config.load_peer_wait;
-            if waited && !peer_failed_mid_load {
-                tracing::info!("no peer could serve a snapshot: starting empty");
+            let attempt = self.try_peers(&peers).await;
+            if let Attempt::Loaded { peer, items } = &attempt {
+                let seconds = started.elapsed().as_secs_f64();
+                tracing::info!(%peer, items, seconds, "snapshot loaded");
+                metrics::histogram!(m::SNAPSHOT_LOAD_SECONDS).record(seconds);
                 self.mark_loaded();
                 return;
             }
-            let pause = if peer_failed_mid_load {
-                self.inner.config.load_retry_delay
-            } else {
-                LOAD_POLL
+            let waited = started.elapsed() >= self.inner.config.load_peer_wait;
+            let start_empty = match &attempt {
+                Attempt::AllStarting { lowest_peer } => waited || *self.inner.me < **lowest_peer,
+                Attempt::NobodyAnswered => waited,
+                Attempt::FailedMidLoad | Attempt::Loaded { .. } => false,
+            };
+            if start_empty {
+                tracing::info!("no peer can serve a snapshot: starting empty");
+                self.mark_loaded();
+                return;
+            }
+            let pause = match attempt {
+                Attempt::FailedMidLoad => self.inner.config.load_retry_delay,
+                _ => LOAD_POLL,
             };
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(pause) => {}
             }
+        }
+    }
+
+    /// Tries each peer in order until one serves a snapshot.
+    async fn try_peers(&self, peers: &[std::sync::Arc<str>]) -> Attempt {
+        let mut starting: Vec<&str> = Vec::new();
+        let mut failed_mid_load = false;
+        for peer in peers {
+            match self.load_from(peer).await {
+                Ok(items) => {
+                    return Attempt::Loaded {
+                        peer: peer.to_string(),
+                        items,
+                    };
+                }
+                Err(TransportError::NotReady) => starting.push(peer),
+                Err(TransportError::Unreachable(_)) => {}
+                Err(error) => {
+                    tracing::warn!(%peer, %error, "snapshot load failed");
+                    failed_mid_load = true;
+                }
+            }
+        }
+        match starting.iter().min() {
+            _ if failed_mid_load => Attempt::FailedMidLoad,
+            Some(lowest) => Attempt::AllStarting {
+                lowest_peer: (*lowest).to_owned(),
+            },
+            None => Attempt::NobodyAnswered,
         }
     }
 

@@ -130,9 +130,10 @@ impl PeerChannels {
             address: peer.to_owned(),
             reason: error.to_string(),
         })?;
+        // No channel-wide call timeout: probes set their own, and Distro bounds its syncs and
+        // snapshot streams (which may take seconds) itself.
         let channel = endpoint
             .connect_timeout(self.config.timeout)
-            .timeout(self.config.timeout)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
             .keep_alive_timeout(KEEPALIVE_TIMEOUT)

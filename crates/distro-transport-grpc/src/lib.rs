@@ -10,19 +10,21 @@
 //!   [`GrpcProber`], the [`distro_cluster::Prober`] the failure detector uses;
 //! - [`metrics`][crate::metrics]: `cluster_auth_failures_total`.
 //!
-//! Today the service carries member reports (the failure detector's probes). The Distro RPCs
-//! (sync, batched verify, streamed snapshot, query) join the same service, the same port and
-//! the same authenticated channels later.
+//! The service carries member reports (the failure detector's probes) and Distro
+//! ([`distro`]: sync, batched verify, streamed snapshot, query) on the same port and the same
+//! authenticated channels.
 
 pub mod auth;
 pub mod client;
+pub mod distro;
 pub mod metrics;
 pub mod proto;
 pub mod server;
 
 pub use auth::{ClusterAuth, ClusterSecret, SECRET_METADATA_KEY, SecretError, constant_time_eq};
 pub use client::{AuthedChannel, ClientConfig, ClusterClient, GrpcProber, PeerChannels};
-pub use server::{ClusterService, router, serve};
+pub use distro::{DistroHandlers, GrpcTransport};
+pub use server::{ClusterService, MESSAGE_LEN_MAX, router, serve};
 
 /// Default distance from a node's HTTP port to its cluster port (Nacos: 1001).
 pub const CLUSTER_PORT_OFFSET_DEFAULT: u16 = 1001;

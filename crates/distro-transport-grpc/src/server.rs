@@ -15,7 +15,14 @@ use tonic::transport::Server;
 use tonic::transport::server::{Router, TcpIncoming};
 use tonic::{Request, Response, Status};
 
+use std::pin::Pin;
+
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+
 use crate::auth::ClusterAuth;
+use crate::distro::{self, DistroHandlers};
+use crate::proto;
 use crate::proto::MemberReport;
 use crate::proto::cluster_server::{Cluster, ClusterServer};
 
@@ -26,14 +33,27 @@ const VERSION_LEN_MAX: usize = 128;
 #[derive(Debug, Clone)]
 pub struct ClusterService {
     membership: Arc<Membership>,
+    distro: DistroHandlers,
 }
 
 impl ClusterService {
     /// A service answering for `membership` (this node's member list).
     pub fn new(membership: Arc<Membership>) -> Self {
-        Self { membership }
+        Self {
+            membership,
+            distro: DistroHandlers::default(),
+        }
+    }
+
+    /// Also answers Distro calls with the engines registered in `distro`.
+    pub fn with_distro(mut self, distro: DistroHandlers) -> Self {
+        self.distro = distro;
+        self
     }
 }
+
+/// The stream of snapshot chunks a `Snapshot` call answers with.
+pub type SnapshotChunks = Pin<Box<dyn Stream<Item = Result<proto::SnapshotChunk, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl Cluster for ClusterService {
@@ -46,6 +66,60 @@ impl Cluster for ClusterService {
         // same); a report from an address we do not list changes nothing.
         self.membership.on_report_received(&info, unix_millis());
         Ok(Response::new(to_report(&self.membership.self_info())))
+    }
+
+    async fn sync(
+        &self,
+        request: Request<proto::SyncRequest>,
+    ) -> Result<Response<proto::SyncResponse>, Status> {
+        let request = request.into_inner();
+        let engine = self.distro.get(&request.resource_type)?;
+        // Every item is checked before any is applied: a bad batch changes nothing.
+        let items = distro::items_from_proto(request.items)?;
+        let applied = engine.on_sync(items);
+        Ok(Response::new(proto::SyncResponse {
+            applied: applied.applied as u32,
+            stale: applied.stale as u32,
+            refused: applied.refused as u32,
+        }))
+    }
+
+    async fn verify(
+        &self,
+        request: Request<proto::VerifyRequest>,
+    ) -> Result<Response<proto::VerifyResponse>, Status> {
+        let request = request.into_inner();
+        let engine = self.distro.get(&request.resource_type)?;
+        let step = distro::verify_from_proto(request)?;
+        Ok(Response::new(distro::verify_answer_to_proto(
+            engine.on_verify(step),
+        )))
+    }
+
+    type SnapshotStream = SnapshotChunks;
+
+    async fn snapshot(
+        &self,
+        request: Request<proto::SnapshotRequest>,
+    ) -> Result<Response<SnapshotChunks>, Status> {
+        let engine = self.distro.get(&request.into_inner().resource_type)?;
+        let chunks = engine.on_snapshot().map_err(distro::error_status)?;
+        let stream = ReceiverStream::new(chunks).map(|chunk| {
+            chunk
+                .map(distro::chunk_to_proto)
+                .map_err(distro::error_status)
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn query(
+        &self,
+        request: Request<proto::QueryRequest>,
+    ) -> Result<Response<proto::QueryResponse>, Status> {
+        let request = request.into_inner();
+        let engine = self.distro.get(&request.resource_type)?;
+        let item = engine.on_query(&request.key).map(distro::item_to_proto);
+        Ok(Response::new(proto::QueryResponse { item }))
     }
 }
 
@@ -74,9 +148,17 @@ pub(crate) fn to_report(info: &MemberInfo) -> MemberReport {
     }
 }
 
+/// Largest message accepted on the cluster port (sync batches and snapshot chunks stay well
+/// under it).
+pub const MESSAGE_LEN_MAX: usize = 16 * 1024 * 1024;
+
 /// A tonic router serving `service` behind the secret check of `auth`.
 pub fn router(service: ClusterService, auth: &ClusterAuth) -> Router {
-    let cluster = ClusterServer::with_interceptor(service, auth.server_interceptor());
+    let server = ClusterServer::new(service)
+        .max_decoding_message_size(MESSAGE_LEN_MAX)
+        .max_encoding_message_size(MESSAGE_LEN_MAX);
+    let cluster =
+        tonic::service::interceptor::InterceptedService::new(server, auth.server_interceptor());
     Server::builder().add_service(cluster)
 }
 

@@ -42,4 +42,4 @@ pub use names::ServiceKey;
 pub use push::{Push, PushConfig, PushEngine, PushQueue, PushSink};
 pub use registry::{Registry, RegistryStats, RevisionFloor};
 pub use service::{Selector, ServiceMeta};
-pub use view::{Selection, ServiceView};
+pub use view::{RenderedSelection, Selection, ServiceView};

@@ -187,11 +187,10 @@ impl State {
         });
         // Identical copies published by two clients collapse into one, as in Nacos.
         hosts.dedup();
-        ServiceView {
-            key: key.clone(),
-            exists: true,
+        ServiceView::new(
+            key.clone(),
             hosts,
-            protect_threshold: entry.meta.as_ref().map(|m| m.protect_threshold),
-        }
+            entry.meta.as_ref().map(|m| m.protect_threshold),
+        )
     }
 }

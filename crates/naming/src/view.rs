@@ -1,12 +1,20 @@
 //! Rendered service views and instance selection (cluster filter, health, protection).
+//!
+//! A view is built once per change and shared by every query until the next change. The two
+//! selections nearly every query asks for (all clusters, with or without `healthyOnly`) are
+//! computed at most once per view, on first use, together with the JSON of their hosts array,
+//! so a cached query neither clones instances nor serialises them again.
 
+use std::sync::OnceLock;
+
+use bytes::Bytes;
 use distro_nacos_api::Instance;
 
 use crate::names::ServiceKey;
 
 /// Every instance of a service, de-duplicated and sorted, as the API shows them.
 /// Built once per change and shared by every query until the next change.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ServiceView {
     /// The service.
     pub key: ServiceKey,
@@ -16,6 +24,18 @@ pub struct ServiceView {
     pub hosts: Vec<Instance>,
     /// The protection threshold, present only for services with service metadata.
     pub protect_threshold: Option<f32>,
+    /// The all-clusters selections, `[healthy_only = false, healthy_only = true]`, on first use.
+    selections: [OnceLock<RenderedSelection>; 2],
+}
+
+impl PartialEq for ServiceView {
+    fn eq(&self, other: &Self) -> bool {
+        // The rendered selections are derived from the rest.
+        self.key == other.key
+            && self.exists == other.exists
+            && self.hosts == other.hosts
+            && self.protect_threshold == other.protect_threshold
+    }
 }
 
 /// The instances a caller gets from a view.
@@ -27,7 +47,29 @@ pub struct Selection {
     pub reached_protection_threshold: bool,
 }
 
+/// A selection rendered once: its hosts as a JSON array, ready to be spliced into answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderedSelection {
+    /// `serde_json` bytes of the selected hosts (`[...]`).
+    pub hosts_json: Bytes,
+    /// How many hosts the array holds.
+    pub count: usize,
+    /// True when protection returned unhealthy instances as healthy.
+    pub reached_protection_threshold: bool,
+}
+
 impl ServiceView {
+    /// The view of an existing service.
+    pub fn new(key: ServiceKey, hosts: Vec<Instance>, protect_threshold: Option<f32>) -> Self {
+        Self {
+            key,
+            exists: true,
+            hosts,
+            protect_threshold,
+            selections: Default::default(),
+        }
+    }
+
     /// An empty view for a service that does not exist.
     pub fn missing(key: ServiceKey) -> Self {
         Self {
@@ -35,6 +77,7 @@ impl ServiceView {
             exists: false,
             hosts: Vec::new(),
             protect_threshold: None,
+            selections: Default::default(),
         }
     }
 
@@ -73,6 +116,28 @@ impl ServiceView {
         }
     }
 
+    /// The selection for `clusters` and `healthy_only`, rendered, when it is one the view
+    /// caches (no cluster filter: `clusters` blank or only commas and spaces); `None`
+    /// otherwise, and the caller uses [`ServiceView::select`]. Same hosts, same order, same
+    /// flag as `select` gives.
+    pub fn rendered(&self, clusters: &str, healthy_only: bool) -> Option<&RenderedSelection> {
+        if clusters.split(',').any(|c| !c.trim().is_empty()) {
+            return None;
+        }
+        let slot = &self.selections[usize::from(healthy_only)];
+        Some(slot.get_or_init(|| {
+            let selection = self.select("", healthy_only);
+            RenderedSelection {
+                // Serialising plain strings, numbers and maps cannot fail.
+                hosts_json: Bytes::from(
+                    serde_json::to_vec(&selection.hosts).unwrap_or_else(|_| b"[]".to_vec()),
+                ),
+                count: selection.hosts.len(),
+                reached_protection_threshold: selection.reached_protection_threshold,
+            }
+        }))
+    }
+
     fn reaches_threshold(&self, hosts: &[Instance]) -> bool {
         let Some(threshold) = self.protect_threshold else {
             return false;
@@ -102,16 +167,15 @@ mod tests {
     }
 
     fn view(threshold: Option<f32>) -> ServiceView {
-        ServiceView {
-            key: ServiceKey::new("", "", "svc"),
-            exists: true,
-            hosts: vec![
+        ServiceView::new(
+            ServiceKey::new("", "", "svc"),
+            vec![
                 host("1.1.1.1", "c1", true, true),
                 host("1.1.1.2", "c2", false, true),
                 host("1.1.1.3", "c1", true, false),
             ],
-            protect_threshold: threshold,
-        }
+            threshold,
+        )
     }
 
     #[test]
@@ -148,5 +212,32 @@ mod tests {
         assert!(!v.select("", false).reached_protection_threshold);
         v.hosts[0].healthy = false;
         assert!(v.select("", false).reached_protection_threshold);
+    }
+
+    #[test]
+    fn rendered_selection_is_the_default_selection_as_json() {
+        for threshold in [None, Some(0.5), Some(0.0), Some(1.0)] {
+            for healthy_only in [false, true] {
+                let v = view(threshold);
+                let selection = v.select("", healthy_only);
+                for clusters in ["", " , ", ","] {
+                    let rendered = v.rendered(clusters, healthy_only).unwrap();
+                    assert_eq!(
+                        rendered.hosts_json,
+                        serde_json::to_vec(&selection.hosts).unwrap(),
+                        "{threshold:?} {healthy_only} {clusters:?}"
+                    );
+                    assert_eq!(rendered.count, selection.hosts.len());
+                    assert_eq!(
+                        rendered.reached_protection_threshold,
+                        selection.reached_protection_threshold
+                    );
+                }
+            }
+        }
+        assert!(view(None).rendered("c1", false).is_none());
+        assert!(view(None).rendered(" ,c1", true).is_none());
+        assert_eq!(&view(None).rendered("", false).unwrap().hosts_json[..1], b"[");
+        assert_eq!(&*ServiceView::missing(ServiceKey::new("", "", "x")).rendered("", false).unwrap().hosts_json, b"[]");
     }
 }

@@ -14,13 +14,15 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::faults::Faults;
 use anyhow::{Context, bail};
 use distro_cluster::{
     AddressServerConfig, DetectorConfig, DnsLookupConfig, FailurePolicy, FileLookupConfig,
     LookupConfig, MemberAddress, Membership, run_failure_detector, run_lookup, unix_millis,
 };
 use distro_transport_grpc::{
-    ClientConfig, ClusterAuth, ClusterSecret, ClusterService, GrpcProber, PeerChannels,
+    ClientConfig, ClusterAuth, ClusterSecret, ClusterService, DistroHandlers, GrpcProber,
+    PeerChannels,
 };
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -40,6 +42,12 @@ pub struct Cluster {
     pub membership: Arc<Membership>,
     /// The cluster server, lookup, detector and pruning tasks.
     pub tasks: Vec<JoinHandle<()>>,
+    /// Channels to peers (shared by probes and Distro); `None` when standalone.
+    pub channels: Option<Arc<PeerChannels>>,
+    /// Where the cluster port finds its Distro engines once they exist.
+    pub distro: DistroHandlers,
+    /// Injected faults (test only; empty unless `server.fault_injection`).
+    pub faults: Arc<Faults>,
 }
 
 /// Starts membership for a node whose HTTP listener is bound at `http_addr`.
@@ -64,16 +72,30 @@ pub async fn start(
         return Ok(Cluster {
             membership,
             tasks: Vec::new(),
+            channels: None,
+            distro: DistroHandlers::default(),
+            faults: Arc::default(),
         });
     }
     // Fallible steps first, so a failed start leaves no task behind.
     let lookup = apply_static_lookup(lookup, &membership).await?;
-    let mut tasks =
-        vec![serve_cluster_port(config, http_addr, &membership, &auth, &shutdown).await?];
+    let distro = DistroHandlers::default();
+    let port = ClusterPort {
+        membership: &membership,
+        auth: &auth,
+        distro: &distro,
+    };
+    let mut tasks = vec![serve_cluster_port(config, http_addr, port, &shutdown).await?];
     tasks.extend(lookup.map(|lookup| spawn_lookup(lookup, &membership, &shutdown)));
     // One channel per peer; the Distro transport will share these (same port, same secret).
     let channels = Arc::new(PeerChannels::new(client_config(cluster), &auth));
-    tasks.push(start_detector(cluster, &membership, &channels, &shutdown));
+    let faults = Arc::new(Faults::default());
+    tasks.push(start_detector(
+        cluster,
+        &membership,
+        (&channels, &faults),
+        &shutdown,
+    ));
     tasks.push(spawn_channel_pruning(
         membership.clone(),
         channels.clone(),
@@ -85,7 +107,13 @@ pub async fn start(
         insecure = auth == ClusterAuth::Insecure,
         "cluster membership started"
     );
-    Ok(Cluster { membership, tasks })
+    Ok(Cluster {
+        membership,
+        tasks,
+        channels: Some(channels),
+        distro,
+        faults,
+    })
 }
 
 /// The lookup the configuration asks for; more than one is a mistake worth refusing.
@@ -229,10 +257,14 @@ fn host_name() -> Option<String> {
 async fn serve_cluster_port(
     config: &Config,
     http_addr: SocketAddr,
-    membership: &Arc<Membership>,
-    auth: &ClusterAuth,
+    port: ClusterPort<'_>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<JoinHandle<()>> {
+    let ClusterPort {
+        membership,
+        auth,
+        distro,
+    } = port;
     let offset = config.cluster.port_offset;
     let Some(port) = http_addr.port().checked_add(offset) else {
         bail!(
@@ -245,12 +277,20 @@ async fn serve_cluster_port(
         .await
         .with_context(|| format!("binding the cluster port {bind}"))?;
     tracing::info!(cluster_addr = %bind, "cluster gRPC listening");
-    let router = distro_transport_grpc::router(ClusterService::new(membership.clone()), auth);
+    let service = ClusterService::new(membership.clone()).with_distro(distro.clone());
+    let router = distro_transport_grpc::router(service, auth);
     Ok(distro_transport_grpc::serve(
         listener,
         router,
         shutdown.clone(),
     ))
+}
+
+/// What the cluster port serves.
+struct ClusterPort<'a> {
+    membership: &'a Arc<Membership>,
+    auth: &'a ClusterAuth,
+    distro: &'a DistroHandlers,
 }
 
 /// Applies a static list now (a bad list fails start-up); hands back any other lookup.
@@ -295,7 +335,7 @@ fn client_config(cluster: &ClusterConfig) -> ClientConfig {
 fn start_detector(
     cluster: &ClusterConfig,
     membership: &Arc<Membership>,
-    channels: &Arc<PeerChannels>,
+    (channels, faults): (&Arc<PeerChannels>, &Arc<Faults>),
     shutdown: &CancellationToken,
 ) -> JoinHandle<()> {
     let config = DetectorConfig {
@@ -306,7 +346,10 @@ fn start_detector(
             ..FailurePolicy::default()
         },
     };
-    let prober = Arc::new(GrpcProber::new(channels.clone()));
+    let prober = Arc::new(crate::faults::FaultyProber {
+        inner: GrpcProber::new(channels.clone()),
+        faults: faults.clone(),
+    });
     let membership = membership.clone();
     let shutdown = shutdown.clone();
     tokio::spawn(async move {

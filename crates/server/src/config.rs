@@ -22,6 +22,8 @@ pub struct Config {
     pub push: PushConfig,
     /// Cluster membership, lookups, failure detection and the cluster port.
     pub cluster: ClusterConfig,
+    /// Replication between nodes.
+    pub distro: DistroSettings,
     /// Logging.
     pub log: LogConfig,
 }
@@ -38,6 +40,8 @@ pub struct ServerConfig {
     pub grpc_port_offset: u16,
     /// Largest HTTP request body accepted, in bytes.
     pub body_len_max: usize,
+    /// Test only: lets `PUT /nacos/v1/ns/operator/faults` cut cluster traffic to chosen peers.
+    pub fault_injection: bool,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +51,7 @@ impl Default for ServerConfig {
             port: 8848,
             grpc_port_offset: 1000,
             body_len_max: 1024 * 1024,
+            fault_injection: false,
         }
     }
 }
@@ -188,6 +193,97 @@ fn string_or_list<'de, D: serde::Deserializer<'de>>(
         OneOrMany::One(text) => vec![text],
         OneOrMany::Many(list) => list,
     })
+}
+
+/// Replication timers and limits (see `distro_core::DistroConfig` for what each does).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DistroSettings {
+    /// Merge window before a change is sent to peers (Nacos: 1000; ours is batched).
+    pub sync_delay_ms: u64,
+    /// Wait before re-sending a failed sync (Nacos: 3000).
+    pub sync_retry_delay_ms: u64,
+    /// Timeout of one sync or verify call (Nacos: 3000).
+    pub rpc_timeout_ms: u64,
+    /// Verify round period, jittered ±20 % (Nacos: 5000).
+    pub verify_interval_ms: u64,
+    /// A replica not renewed for this long is removed (Nacos: 180000).
+    pub replica_expiry_ms: u64,
+    /// Connection clients of a DOWN owner are removed after this grace.
+    pub owner_down_grace_ms: u64,
+    /// Replicas their owner disowned are removed after this grace.
+    pub orphan_grace_ms: u64,
+    /// How often expiry runs.
+    pub sweep_interval_ms: u64,
+    /// Expiry pauses if one sweep would remove more than this share of replicas.
+    pub self_preservation_fraction: f64,
+    /// Wait between snapshot load attempts after a failed transfer (Nacos: 30000).
+    pub load_retry_delay_ms: u64,
+    /// A starting node that no peer can serve a snapshot within this starts empty.
+    pub load_peer_wait_ms: u64,
+    /// Timeout of a whole snapshot transfer (Nacos: 30000).
+    pub load_timeout_ms: u64,
+    /// Largest snapshot chunk, bytes.
+    pub snapshot_chunk_bytes: usize,
+    /// Largest sync batch, bytes.
+    pub sync_batch_bytes: usize,
+    /// Most keys waiting for one peer.
+    pub peer_backlog_len_max: usize,
+    /// Digest buckets per owner.
+    pub bucket_count: u32,
+}
+
+impl Default for DistroSettings {
+    fn default() -> Self {
+        let core = distro_core::DistroConfig::default();
+        let ms = |d: std::time::Duration| d.as_millis() as u64;
+        Self {
+            sync_delay_ms: ms(core.sync_delay),
+            sync_retry_delay_ms: ms(core.sync_retry_delay),
+            rpc_timeout_ms: ms(core.rpc_timeout),
+            verify_interval_ms: ms(core.verify_interval),
+            replica_expiry_ms: ms(core.replica_expiry),
+            owner_down_grace_ms: ms(core.owner_down_grace),
+            orphan_grace_ms: ms(core.orphan_grace),
+            sweep_interval_ms: ms(core.sweep_interval),
+            self_preservation_fraction: core.self_preservation_fraction,
+            load_retry_delay_ms: ms(core.load_retry_delay),
+            load_peer_wait_ms: ms(core.load_peer_wait),
+            load_timeout_ms: ms(core.load_timeout),
+            snapshot_chunk_bytes: core.snapshot_chunk_bytes,
+            sync_batch_bytes: core.sync_batch_bytes,
+            peer_backlog_len_max: core.peer_backlog_len_max,
+            bucket_count: core.bucket_count,
+        }
+    }
+}
+
+impl DistroSettings {
+    /// The kernel's configuration; tombstones are kept twice the replica expiry.
+    pub fn to_core(&self) -> distro_core::DistroConfig {
+        use std::time::Duration;
+        let ms = Duration::from_millis;
+        distro_core::DistroConfig {
+            sync_delay: ms(self.sync_delay_ms),
+            sync_retry_delay: ms(self.sync_retry_delay_ms),
+            rpc_timeout: ms(self.rpc_timeout_ms),
+            verify_interval: ms(self.verify_interval_ms),
+            replica_expiry: ms(self.replica_expiry_ms),
+            owner_down_grace: ms(self.owner_down_grace_ms),
+            orphan_grace: ms(self.orphan_grace_ms),
+            tombstone_keep: ms(self.replica_expiry_ms.saturating_mul(2)),
+            sweep_interval: ms(self.sweep_interval_ms),
+            self_preservation_fraction: self.self_preservation_fraction,
+            load_retry_delay: ms(self.load_retry_delay_ms),
+            load_peer_wait: ms(self.load_peer_wait_ms),
+            load_timeout: ms(self.load_timeout_ms),
+            snapshot_chunk_bytes: self.snapshot_chunk_bytes,
+            sync_batch_bytes: self.sync_batch_bytes,
+            peer_backlog_len_max: self.peer_backlog_len_max,
+            bucket_count: self.bucket_count,
+            ..distro_core::DistroConfig::default()
+        }
+    }
 }
 
 /// Log level and format.

@@ -6,16 +6,18 @@
 
 mod cluster;
 pub mod config;
+mod faults;
 mod grpc;
 mod http;
 mod metrics;
+mod replication;
 mod state;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use distro_naming::{Registry, owns_everything, spawn_maintenance};
+use distro_naming::{Registry, spawn_maintenance};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -45,9 +47,24 @@ impl Server {
         let http_addr = listener.local_addr()?;
         // Membership needs the bound HTTP port (its member address); handlers need membership.
         let cluster = cluster::start(&config, http_addr, shutdown.clone()).await?;
-        let state = AppState::new(config, Arc::clone(&registry), metrics, cluster.membership);
-        let mut tasks = spawn_maintenance(registry, owns_everything(), shutdown.clone());
+        let mut replicator =
+            replication::Replicator::start(&config, &registry, &cluster, &shutdown);
+        let forwarder = match replicator.mapper() {
+            Some(mapper) => Some(Arc::new(
+                http::Forwarder::new(mapper).context("building the HTTP forwarder")?,
+            )),
+            None => None,
+        };
+        let faults = config
+            .server
+            .fault_injection
+            .then(|| Arc::clone(&cluster.faults));
+        let state = AppState::new(config, Arc::clone(&registry), metrics, cluster.membership)
+            .with_forwarder(forwarder)
+            .with_faults(faults);
+        let mut tasks = spawn_maintenance(registry, replicator.responsibility(), shutdown.clone());
         tasks.extend(cluster.tasks);
+        tasks.append(&mut replicator.tasks);
         tasks.push(http::serve(listener, state.clone(), shutdown.clone()));
         // The Nacos 2.x SDK front door (HTTP port + grpc_port_offset) and its push engine.
         let grpc = grpc::start(&state, shutdown.clone())
@@ -58,7 +75,8 @@ impl Server {
             state.metrics.clone(),
             shutdown.clone(),
         ));
-        state.set_ready(true);
+        // Ready once the startup snapshot is loaded (at once when standalone).
+        tasks.push(replicator.gate_readiness(state.clone(), shutdown.clone()));
         tracing::info!(%http_addr, "distro-server listening");
         Ok(Self {
             http_addr,

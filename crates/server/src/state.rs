@@ -8,6 +8,8 @@ use distro_naming::Registry;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Config;
+use crate::faults::Faults;
+use crate::http::Forwarder;
 
 /// What handlers need: configuration, the registry, the metrics handle, readiness.
 #[derive(Clone)]
@@ -20,6 +22,10 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// This node's view of the cluster (self alone when standalone).
     pub membership: Arc<Membership>,
+    /// Sends `ip:port` writes to their responsible node; `None` when standalone.
+    pub forwarder: Option<Arc<Forwarder>>,
+    /// Fault injection (tests); `None` unless `server.fault_injection` is on.
+    pub faults: Option<Arc<Faults>>,
     ready: Arc<AtomicBool>,
 }
 
@@ -36,8 +42,22 @@ impl AppState {
             registry,
             metrics,
             membership,
+            forwarder: None,
+            faults: None,
             ready: Arc::default(),
         }
+    }
+
+    /// The same state, with fault injection reachable over HTTP (tests).
+    pub fn with_faults(mut self, faults: Option<Arc<Faults>>) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// The same state, forwarding misrouted writes with `forwarder`.
+    pub fn with_forwarder(mut self, forwarder: Option<Arc<Forwarder>>) -> Self {
+        self.forwarder = forwarder;
+        self
     }
 
     /// Whether the node serves traffic (readiness endpoint).

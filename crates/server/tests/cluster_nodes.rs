@@ -99,6 +99,19 @@ async fn three_nodes_see_each_other_then_a_killed_one_is_down_within_5s_and_up_a
     let http = Http::new().unwrap();
     let mut nodes = start_all(cluster_specs(3, SECRET), &http).await;
     wait_all_up(&http, &nodes).await;
+    // Readiness (startup snapshot loaded) reaches peers with the next probe answers.
+    wait_until("every member reported ready", WAIT, || async {
+        let body = http
+            .get_json(&nodes[0].url("/nacos/v1/core/cluster/nodes"))
+            .await;
+        body.is_ok_and(|b| {
+            b["data"]
+                .as_array()
+                .is_some_and(|m| m.iter().all(|m| m["extendInfo"]["ready"] == true))
+        })
+    })
+    .await
+    .unwrap();
 
     // The Nacos shapes of the cluster endpoints.
     let first = nodes[0].url("");

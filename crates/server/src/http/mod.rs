@@ -3,6 +3,7 @@
 mod cluster;
 mod error;
 mod forms;
+mod forward;
 mod ops;
 mod params;
 mod render;
@@ -23,8 +24,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::state::AppState;
 
+pub use forward::Forwarder;
+
 /// All routes, with request metrics.
 pub fn router(state: AppState) -> Router {
+    // Instance writes and beats go to the node responsible for their ip:port.
+    let to_owner = || middleware::from_fn_with_state(state.clone(), forward::route_to_owner);
     let nacos = Router::new()
         .route(
             "/v1/ns/instance",
@@ -32,10 +37,14 @@ pub fn router(state: AppState) -> Router {
                 .post(v1_instance::register)
                 .delete(v1_instance::deregister)
                 .put(v1_instance::update)
-                .patch(v1_instance::update),
+                .patch(v1_instance::update)
+                .route_layer(to_owner()),
         )
         .route("/v1/ns/instance/list", get(v1_instance::list))
-        .route("/v1/ns/instance/beat", put(v1_instance::beat))
+        .route(
+            "/v1/ns/instance/beat",
+            put(v1_instance::beat).route_layer(to_owner()),
+        )
         .route(
             "/v1/ns/service",
             get(v1_service::detail)
@@ -45,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/ns/service/list", get(v1_service::list))
         .route("/v1/ns/operator/metrics", get(ops::operator_metrics))
+        .route("/v1/ns/operator/faults", put(ops::set_faults))
         .route("/v1/core/cluster/nodes", get(cluster::nodes))
         .route("/v1/core/cluster/simple/nodes", get(cluster::simple_nodes))
         .route("/v1/core/cluster/self", get(cluster::self_node))
@@ -56,10 +66,14 @@ pub fn router(state: AppState) -> Router {
             get(v2::instance_detail)
                 .post(v2::register_instance)
                 .delete(v2::deregister_instance)
-                .put(v2::update_instance),
+                .put(v2::update_instance)
+                .route_layer(to_owner()),
         )
         .route("/v2/ns/instance/list", get(v2::list_instances))
-        .route("/v2/ns/instance/beat", put(v2::beat))
+        .route(
+            "/v2/ns/instance/beat",
+            put(v2::beat).route_layer(to_owner()),
+        )
         .route(
             "/v2/ns/service",
             get(v2::service_detail)

@@ -59,3 +59,28 @@ pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
     let body = state.metrics.render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
+
+/// `PUT /v1/ns/operator/faults?blocked=a:8848,b:8848` (test only, `server.fault_injection`):
+/// this node stops sending cluster traffic to those peers; an empty list heals.
+pub async fn set_faults(State(state): State<AppState>, params: Params) -> (StatusCode, String) {
+    let Some(faults) = &state.faults else {
+        return (
+            StatusCode::NOT_FOUND,
+            "fault injection is off (server.fault_injection)".to_owned(),
+        );
+    };
+    let blocked: Vec<String> = params
+        .get("blocked")
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect();
+    tracing::warn!(
+        ?blocked,
+        "fault injection: cluster traffic to these peers is cut"
+    );
+    faults.block(blocked);
+    (StatusCode::OK, "ok".to_owned())
+}

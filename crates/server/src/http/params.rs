@@ -62,6 +62,19 @@ impl Params {
         params
     }
 
+    /// Parameters from a query string and an optional form body, undecodable parts ignored
+    /// (used to route a request before its handler reads it properly).
+    pub fn parse(query: Option<&str>, form_body: Option<&[u8]>) -> Self {
+        let mut params = Self::default();
+        if let Some(query) = query {
+            let _ = params.extend_from(query.as_bytes());
+        }
+        if let Some(body) = form_body {
+            let _ = params.extend_from(body);
+        }
+        params
+    }
+
     fn extend_from(&mut self, encoded: &[u8]) -> Result<(), ParamsRejection> {
         let pairs: Vec<(String, String)> =
             serde_urlencoded::from_bytes(encoded).map_err(|e| ParamsRejection {

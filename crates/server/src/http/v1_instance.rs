@@ -2,8 +2,9 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::Response;
+use distro_nacos_api::BeatInfo;
 use distro_nacos_api::constants::{BEAT_OK, BEAT_RESOURCE_NOT_FOUND};
-use distro_nacos_api::{BeatInfo, ServiceInfo};
 use distro_naming::{BeatOutcome, ClientId, InstanceSpec, NamingError, ParamError};
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -72,17 +73,14 @@ pub async fn detail(State(state): State<AppState>, params: Form) -> Result<Json<
 
 /// `GET /v1/ns/instance/list`: the service's instances, filtered by `clusters` and
 /// `healthyOnly`.
-pub async fn list(
-    State(state): State<AppState>,
-    params: Form,
-) -> Result<Json<ServiceInfo>, V1Error> {
+pub async fn list(State(state): State<AppState>, params: Form) -> Result<Response, V1Error> {
     let params = params?;
     let key = forms::service_key(&params, NameStyle::V1)?;
     let clusters = params.optional("clusters", "");
     let healthy_only = params.boolean(&["healthyOnly"], false);
     let view = state.registry.view(&key);
     let cache_millis = state.config.naming.cache_millis;
-    Ok(Json(render::service_info(
+    Ok(render::json_response(render::service_info_json(
         &view,
         clusters,
         healthy_only,

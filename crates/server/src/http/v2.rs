@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
-use distro_nacos_api::{ApiResult, ServiceInfo};
+use axum::response::Response;
+use distro_nacos_api::ApiResult;
 use distro_naming::{ClientId, NamingError};
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -79,18 +80,22 @@ pub async fn instance_detail(State(state): State<AppState>, params: Form) -> Ans
 }
 
 /// `GET /v2/ns/instance/list`: the service's instances (`clusterName` filter, `healthyOnly`).
-pub async fn list_instances(State(state): State<AppState>, params: Form) -> Answer<ServiceInfo> {
+pub async fn list_instances(
+    State(state): State<AppState>,
+    params: Form,
+) -> Result<Response, V2Error> {
     let params = params?;
     let key = forms::service_key(&params, NameStyle::V2)?;
     let clusters = params.first(&["clusterName", "clusters"]).unwrap_or("");
     let healthy_only = params.boolean(&["healthyOnly"], false);
     let view = state.registry.view(&key);
-    ok(render::service_info(
+    let info = render::service_info_json(
         &view,
         clusters,
         healthy_only,
         state.config.naming.cache_millis,
-    ))
+    );
+    Ok(render::json_response(render::v2_success_json(&info)))
 }
 
 /// `PUT /v2/ns/instance/beat`: as v1, un-enveloped.

@@ -1,0 +1,190 @@
+//! Wiring of Distro replication into the server: the kernel for naming clients, its gRPC
+//! transport, the bridge from registry events, membership following, and readiness.
+
+use std::sync::Arc;
+
+use distro_cluster::{MemberState, Membership};
+use distro_core::{
+    BoxFuture, Distro, Peer, PeerState, SnapshotStream, SyncItem, Transport, TransportError,
+    VerifyRequest, VerifyResponse,
+};
+use distro_naming::replication::bridge::Replication;
+use distro_naming::replication::mapper::DistroMapper;
+use distro_naming::replication::plugin::ClientDataPlugin;
+use distro_naming::replication::record::CLIENT_DATA_TYPE;
+use distro_naming::{ClientId, Registry, Responsibility};
+use distro_transport_grpc::GrpcTransport;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster::Cluster;
+use crate::config::Config;
+use crate::faults::FaultyTransport;
+use crate::state::AppState;
+
+/// Replication of this node's registry.
+pub struct Replicator {
+    /// The kernel for naming clients.
+    pub distro: Distro,
+    /// The bridge (ownership, responsibility).
+    pub replication: Arc<Replication>,
+    /// The kernel's loops and the membership follower.
+    pub tasks: Vec<JoinHandle<()>>,
+    standalone: bool,
+}
+
+impl Replicator {
+    /// Builds the kernel and the bridge and starts them. A standalone node (no channels to
+    /// peers) is loaded at once.
+    pub fn start(
+        config: &Config,
+        registry: &Arc<Registry>,
+        cluster: &Cluster,
+        shutdown: &CancellationToken,
+    ) -> Self {
+        let me = cluster.membership.self_address().to_string();
+        let standalone = cluster.channels.is_none();
+        let transport: Arc<dyn Transport> = match &cluster.channels {
+            Some(channels) => Arc::new(FaultyTransport {
+                inner: Arc::new(GrpcTransport::new(Arc::clone(channels))),
+                faults: Arc::clone(&cluster.faults),
+            }),
+            None => Arc::new(NoPeers),
+        };
+        let plugin = Arc::new(ClientDataPlugin::new(Arc::clone(registry)));
+        let distro = Distro::new(
+            &me,
+            CLIENT_DATA_TYPE,
+            config.distro.to_core(),
+            plugin.clone(),
+            plugin,
+            transport,
+        );
+        cluster.distro.register(distro.clone());
+        let mapper = Arc::new(DistroMapper::new(me, standalone));
+        let replication = Replication::install(Arc::clone(registry), distro.clone(), mapper);
+        let mut tasks = distro.start(standalone, shutdown.clone());
+        if !standalone {
+            tasks.push(follow_membership(
+                Arc::clone(&cluster.membership),
+                distro.clone(),
+                Arc::clone(&replication),
+                shutdown.clone(),
+            ));
+        }
+        Self {
+            distro,
+            replication,
+            tasks,
+            standalone,
+        }
+    }
+
+    /// Whether beat checks for an `ip:port` client run here.
+    pub fn responsibility(&self) -> Responsibility {
+        let replication = Arc::clone(&self.replication);
+        Arc::new(move |id: &ClientId| replication.owns(id))
+    }
+
+    /// The mapper deciding `ip:port` ownership, for forwarding; `None` when standalone.
+    pub fn mapper(&self) -> Option<Arc<DistroMapper>> {
+        (!self.standalone).then(|| Arc::clone(self.replication.mapper()))
+    }
+
+    /// Marks the node ready once its startup snapshot is loaded (at once when standalone).
+    pub fn gate_readiness(&self, state: AppState, shutdown: CancellationToken) -> JoinHandle<()> {
+        let mut loaded = self.distro.loaded_watch();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                result = loaded.wait_for(|loaded| *loaded) => {
+                    if result.is_ok() {
+                        tracing::info!("registry loaded: ready");
+                        state.set_ready(true);
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// Feeds member changes to the kernel (who to send to, who is DOWN) and the mapper (who
+/// owns which `ip:port` client).
+fn follow_membership(
+    membership: Arc<Membership>,
+    distro: Distro,
+    replication: Arc<Replication>,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    let mut members = membership.subscribe_members();
+    tokio::spawn(async move {
+        loop {
+            apply_members(&membership, &distro, &replication);
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                changed = members.changed() => if changed.is_err() { return },
+            }
+        }
+    })
+}
+
+fn apply_members(membership: &Membership, distro: &Distro, replication: &Replication) {
+    let me = membership.self_address();
+    let peers = membership
+        .members()
+        .iter()
+        .filter(|m| m.address() != me)
+        .map(|m| Peer {
+            address: m.address().to_string(),
+            state: peer_state(m.state()),
+        })
+        .collect();
+    distro.set_members(peers, Instant::now());
+    replication.rebalance(membership.healthy().to_vec());
+}
+
+fn peer_state(state: MemberState) -> PeerState {
+    match state {
+        MemberState::Up => PeerState::Up,
+        MemberState::Suspicious => PeerState::Suspicious,
+        MemberState::Down => PeerState::Down,
+    }
+}
+
+/// The transport of a standalone node: there is nobody to call.
+struct NoPeers;
+
+impl Transport for NoPeers {
+    fn sync<'a>(
+        &'a self,
+        peer: &'a str,
+        _: &'a str,
+        _: Vec<SyncItem>,
+    ) -> BoxFuture<'a, Result<(), TransportError>> {
+        Box::pin(async move { Err(TransportError::Unreachable(peer.to_owned())) })
+    }
+    fn verify<'a>(
+        &'a self,
+        peer: &'a str,
+        _: &'a str,
+        _: VerifyRequest,
+    ) -> BoxFuture<'a, Result<VerifyResponse, TransportError>> {
+        Box::pin(async move { Err(TransportError::Unreachable(peer.to_owned())) })
+    }
+    fn snapshot<'a>(
+        &'a self,
+        peer: &'a str,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<SnapshotStream, TransportError>> {
+        Box::pin(async move { Err(TransportError::Unreachable(peer.to_owned())) })
+    }
+    fn query<'a>(
+        &'a self,
+        peer: &'a str,
+        _: &'a str,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SyncItem>, TransportError>> {
+        Box::pin(async move { Err(TransportError::Unreachable(peer.to_owned())) })
+    }
+}
