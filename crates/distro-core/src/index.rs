@@ -331,10 +331,18 @@ impl Index {
 
 /// Whether a state `(revision, owner)` is newer than what `held` records.
 ///
-/// Revisions decide. Equal revisions from different owners happen when two nodes briefly
-/// both take over the same transferable key; a fixed order (a claimed key beats a released
-/// one, then the greater owner address) makes every node settle on the same state.
+/// A live copy its owner has let go of (released here, or disowned by its owner's verify)
+/// yields to any other owner's claim, whatever the revisions: revisions only order the
+/// states of one owner's lineage, and after a partition the side that kept or regained the
+/// key may be at an equal or lower revision than a copy the other side adopted meanwhile.
+/// Otherwise revisions decide. Equal revisions from different owners happen when two nodes
+/// briefly both take over the same transferable key; a fixed order (a claimed key beats a
+/// released one, then the greater owner address) makes every node settle on the same state.
 pub fn supersedes(revision: u64, owner: &str, held: &Entry) -> bool {
+    let let_go = *held.owner == *UNOWNED || held.orphan_since.is_some();
+    if held.live && let_go && *owner != *UNOWNED && *held.owner != *owner {
+        return true;
+    }
     if revision != held.revision {
         return revision > held.revision;
     }
@@ -384,6 +392,30 @@ mod tests {
             "tombstones block replays"
         );
         assert_eq!(index.digest("p").count(), 0);
+    }
+
+    #[test]
+    fn a_copy_let_go_by_its_owner_yields_to_another_owners_claim() {
+        let now = Instant::now();
+        let mut index = Index::new("me", DigestHasher::new(1, 1));
+        // Released here at a higher revision than the claim of the new owner.
+        index.upsert("moved", "me", 7, Lease::Transferable, now);
+        index.release("moved", now);
+        assert_eq!(index.decide(&item("moved", "n", 3)), Decision::Apply);
+        // Adopted by `p` at the revision the real owner `a` also reached; `p` let go.
+        index.upsert("twin", "p", 4, Lease::Transferable, now);
+        assert_eq!(index.decide(&item("twin", "a", 4)), Decision::Stale);
+        index.reconcile("p", &[0], &[], now);
+        assert!(index.get("twin").unwrap().orphan_since.is_some());
+        assert_eq!(index.decide(&item("twin", "a", 4)), Decision::Apply);
+        assert_eq!(
+            index.reconcile("a", &[0], &[("twin".into(), 3)], now),
+            vec!["twin".to_owned()]
+        );
+        // Its own owner's older states still do not go back in time, nor do deletions revive.
+        assert_eq!(index.decide(&item("twin", "p", 3)), Decision::Stale);
+        index.tombstone("dead", "p", 5, Lease::Transferable, now);
+        assert_eq!(index.decide(&item("dead", "a", 4)), Decision::Stale);
     }
 
     #[test]

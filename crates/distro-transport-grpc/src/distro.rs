@@ -262,7 +262,8 @@ pub fn chunk_to_proto(chunk: SnapshotChunk) -> proto::SnapshotChunk {
     }
 }
 
-fn verify_to_proto(resource_type: &str, request: VerifyRequest) -> proto::VerifyRequest {
+/// A verify step in its wire form.
+pub fn verify_to_proto(resource_type: &str, request: VerifyRequest) -> proto::VerifyRequest {
     let step = match request {
         VerifyRequest::Root { owner, root, count } => {
             Step::Root(proto::RootDigest { owner, root, count })

@@ -1,13 +1,12 @@
 //! Clients: the unit that owns instances (an `ip:port` HTTP client or one gRPC connection).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
 use tokio::time::Instant;
 
 use crate::instance::InstanceRecord;
-use crate::names::ServiceKey;
+use crate::service_map::ServiceMap;
 
 /// Id of a client: `ip:port#true` for HTTP clients, the connection id for gRPC ones.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -107,9 +106,9 @@ pub struct Client {
     /// Bumped on every change of what the client publishes (including health flips).
     pub revision: u64,
     /// At most one entry per service.
-    pub published: HashMap<ServiceKey, Published>,
+    pub published: ServiceMap<Published>,
     /// Services this client subscribed to (connection clients).
-    pub subscribed: HashMap<ServiceKey, Subscriber>,
+    pub subscribed: ServiceMap<Subscriber>,
     /// Last register, deregister, subscribe or beat.
     pub last_updated: Instant,
     /// True for a client whose connection (or HTTP registration) is on this node; false for
@@ -123,8 +122,8 @@ impl Client {
         Self {
             id,
             revision: 0,
-            published: HashMap::new(),
-            subscribed: HashMap::new(),
+            published: ServiceMap::new(),
+            subscribed: ServiceMap::new(),
             last_updated: now,
             native: true,
         }

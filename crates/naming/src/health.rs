@@ -77,9 +77,18 @@ impl Registry {
         })
     }
 
-    /// Removes idle `ip:port` clients: those without instances after `empty_client_expired_ms`,
-    /// and any after `client_expired_ms`. Returns how many were removed.
-    pub fn remove_idle_clients(&self, now: Instant) -> usize {
+    /// Removes idle `ip:port` clients this node is responsible for: those without instances
+    /// after `empty_client_expired_ms`, and any after `client_expired_ms`. Returns how many
+    /// were removed.
+    ///
+    /// Only the owner judges idleness: beats reach the owner alone, so on a replica a
+    /// beating client looks idle. The owner's removal reaches replicas as a deletion, and a
+    /// replica whose owner is gone expires through replication instead.
+    pub fn remove_idle_clients(
+        &self,
+        now: Instant,
+        responsible: &dyn Fn(&ClientId) -> bool,
+    ) -> usize {
         let empty_ms = self.config().empty_client_expired_ms;
         let any_ms = self.config().client_expired_ms;
         let idle = |idle_ms: u128, empty: bool| {
@@ -89,7 +98,7 @@ impl Registry {
             state
                 .clients
                 .values()
-                .filter(|c| c.id.kind() == ClientKind::IpPort)
+                .filter(|c| c.id.kind() == ClientKind::IpPort && responsible(&c.id))
                 .filter(|c| {
                     idle(
                         now.saturating_duration_since(c.last_updated).as_millis(),

@@ -140,11 +140,12 @@ impl InstanceRecord {
         Self {
             ip: Arc::from(spec.ip),
             port: spec.port,
-            cluster: Arc::from(spec.cluster),
+            // Cluster names and metadata repeat across instances: share one copy of each.
+            cluster: crate::intern::cluster(spec.cluster),
             weight: spec.weight,
             healthy: spec.healthy,
             enabled: spec.enabled,
-            metadata: Arc::new(spec.metadata),
+            metadata: crate::intern::metadata(spec.metadata),
             instance_id: Arc::from(instance_id),
             timeouts,
             last_beat: now,

@@ -26,6 +26,7 @@ pub fn spawn_maintenance(
 ) -> Vec<JoinHandle<()>> {
     let config = registry.config().clone();
     let beat_registry = Arc::clone(&registry);
+    let client_responsible = Arc::clone(&responsible);
     let beats = every(
         config.beat_check_interval_ms,
         shutdown.clone(),
@@ -41,7 +42,7 @@ pub fn spawn_maintenance(
         config.client_clean_interval_ms,
         shutdown.clone(),
         move |now| {
-            let removed = client_registry.remove_idle_clients(now);
+            let removed = client_registry.remove_idle_clients(now, &*client_responsible);
             metrics::counter!("naming_clients_expired_total").increment(removed as u64);
         },
     );

@@ -62,6 +62,11 @@ impl State {
             .clients
             .get_mut(id)
             .ok_or_else(|| NamingError::ClientDisconnected(id.clone()))?;
+        // Every publisher keeps the index's copy of the key: its names are allocated once.
+        let service = self
+            .services
+            .get_key_value(service)
+            .map_or_else(|| service.clone(), |(key, _)| key.clone());
         client.published.insert(service.clone(), published);
         client.revision += 1;
         client.last_updated = now;
@@ -71,7 +76,7 @@ impl State {
             .or_insert_with(|| ServiceEntry::new(now));
         entry.publishers.insert(id.clone());
         entry.last_changed = now;
-        changes.client_changed(id, service);
+        changes.client_changed(id, &service);
         Ok(())
     }
 

@@ -237,7 +237,16 @@ mod tests {
         }
         assert!(view(None).rendered("c1", false).is_none());
         assert!(view(None).rendered(" ,c1", true).is_none());
-        assert_eq!(&view(None).rendered("", false).unwrap().hosts_json[..1], b"[");
-        assert_eq!(&*ServiceView::missing(ServiceKey::new("", "", "x")).rendered("", false).unwrap().hosts_json, b"[]");
+        assert_eq!(
+            &view(None).rendered("", false).unwrap().hosts_json[..1],
+            b"["
+        );
+        assert_eq!(
+            &*ServiceView::missing(ServiceKey::new("", "", "x"))
+                .rendered("", false)
+                .unwrap()
+                .hosts_json,
+            b"[]"
+        );
     }
 }

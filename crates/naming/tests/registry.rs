@@ -255,9 +255,20 @@ async fn idle_clients_and_empty_services_are_cleaned() {
         .unwrap();
     reg.deregister(start, &client, &service);
 
-    assert_eq!(reg.remove_idle_clients(start + Duration::from_secs(30)), 0);
+    let all = owns_everything();
     assert_eq!(
-        reg.remove_idle_clients(start + Duration::from_millis(30_001)),
+        reg.remove_idle_clients(start + Duration::from_secs(30), &*all),
+        0
+    );
+    let nobody = |_: &ClientId| false;
+    let later = start + Duration::from_secs(600);
+    assert_eq!(
+        reg.remove_idle_clients(later, &nobody),
+        0,
+        "only the owner judges idleness"
+    );
+    assert_eq!(
+        reg.remove_idle_clients(start + Duration::from_millis(30_001), &*all),
         1
     );
     assert_eq!(

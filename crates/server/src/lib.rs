@@ -1,8 +1,12 @@
 //! `distro-server`: a Nacos-compatible naming server.
 //!
-//! [`Server::start`] builds the registry, starts its maintenance loops and serves the Nacos
-//! HTTP Open API (v1 and v2) and `/metrics` on one port. The binary (`main.rs`) only parses
-//! flags, loads [`Config`] and waits for a signal; tests start servers in-process the same way.
+//! [`Server::start`] builds the registry and its maintenance loops, joins the cluster
+//! (`cluster`: membership, the authenticated cluster port), starts replication
+//! (`replication`: the Distro kernel for naming clients, readiness once loaded), and serves
+//! the Nacos HTTP Open API (v1, v2, with forwarding of misrouted `ip:port` writes) and
+//! `/metrics` on the HTTP port and the Nacos 2.x SDK protocol (`grpc`) on HTTP port + 1000.
+//! The binary (`main.rs`) only parses flags, loads [`Config`] and waits for a signal; tests
+//! start servers in-process the same way.
 
 mod cluster;
 pub mod config;

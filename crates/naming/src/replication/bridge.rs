@@ -61,10 +61,23 @@ impl Replication {
     fn on_event(&self, event: &NamingEvent) {
         match event {
             NamingEvent::ClientChanged(id) if self.owns(id) => {
-                if let Some(revision) = self.registry.client_revision(id) {
-                    self.distro
-                        .local_upsert(id.as_str(), revision, lease_of(id));
+                let Some(revision) = self.registry.client_revision(id) else {
+                    return;
+                };
+                let held = self.distro.revision_floor(id.as_str());
+                let peer_copy = held.is_some_and(|held| revision <= held);
+                if id.kind() == ClientKind::IpPort && peer_copy && !self.distro.owns(id.as_str()) {
+                    // A peer's record of a client this node is responsible for (a snapshot or
+                    // a sync that arrived after responsibility moved here): take it over with
+                    // a new revision, as `rebalance` does. Claiming it at the peer's revision
+                    // would lose the equal-revision tie-break on nodes that hold another
+                    // owner's copy, and they would drop the client once that owner let go.
+                    // The adoption announces a change, which comes back here as a local one.
+                    self.registry.adopt(Instant::now(), id, held.unwrap_or(0));
+                    return;
                 }
+                self.distro
+                    .local_upsert(id.as_str(), revision, lease_of(id));
             }
             NamingEvent::ClientRemoved(id) if self.distro.owns(id.as_str()) => {
                 let revision = self.distro.revision_floor(id.as_str()).unwrap_or(0) + 1;

@@ -94,16 +94,73 @@ async fn record_request(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().to_string();
+        .map_or("unmatched", |p| p.as_str());
+    let series = request_series(route, request.method());
     let started = StdInstant::now();
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::histogram!("http_request_duration_seconds", "route" => route.clone(), "method" => method.clone())
-        .record(started.elapsed().as_secs_f64());
-    metrics::counter!("http_requests_total", "route" => route, "method" => method, "status" => status)
-        .increment(1);
+    let status = response.status().as_u16();
+    let (histogram, counter) = series.handles(status);
+    histogram.record(started.elapsed().as_secs_f64());
+    counter.increment(1);
     response
+}
+
+/// Most distinct (method, status) pairs cached per route; beyond, handles are looked up.
+const SERIES_PER_ROUTE_MAX: usize = 64;
+
+/// The metric handles of one route and method, by status (registered once, then reused:
+/// registering per request cost allocations and a registry lookup every time).
+#[derive(Clone)]
+struct RouteSeries {
+    route: std::sync::Arc<str>,
+    method: std::sync::Arc<str>,
+    statuses: std::sync::Arc<parking_lot::RwLock<Vec<(u16, metrics::Histogram, metrics::Counter)>>>,
+}
+
+impl RouteSeries {
+    fn handles(&self, status: u16) -> (metrics::Histogram, metrics::Counter) {
+        if let Some((_, h, c)) = self.statuses.read().iter().find(|(s, _, _)| *s == status) {
+            return (h.clone(), c.clone());
+        }
+        let histogram = metrics::histogram!("http_request_duration_seconds", "route" => self.route.to_string(), "method" => self.method.to_string());
+        let counter = metrics::counter!("http_requests_total", "route" => self.route.to_string(), "method" => self.method.to_string(), "status" => status.to_string());
+        let mut statuses = self.statuses.write();
+        if statuses.len() < SERIES_PER_ROUTE_MAX && !statuses.iter().any(|(s, _, _)| *s == status) {
+            statuses.push((status, histogram.clone(), counter.clone()));
+        }
+        (histogram, counter)
+    }
+}
+
+type SeriesCache = parking_lot::RwLock<std::collections::HashMap<String, Vec<RouteSeries>>>;
+
+/// The process-wide cache of request series (routes are few; methods per route too).
+fn request_series(route: &str, method: &axum::http::Method) -> RouteSeries {
+    static CACHE: std::sync::OnceLock<SeriesCache> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(series) = cache
+        .read()
+        .get(route)
+        .and_then(|all| all.iter().find(|s| &*s.method == method.as_str()))
+    {
+        return series.clone();
+    }
+    let series = RouteSeries {
+        route: route.into(),
+        method: method.as_str().into(),
+        statuses: Default::default(),
+    };
+    let mut cache = cache.write();
+    let all = cache.entry(route.to_owned()).or_default();
+    match all.iter().find(|s| &*s.method == method.as_str()) {
+        Some(existing) => existing.clone(),
+        None => {
+            if all.len() < SERIES_PER_ROUTE_MAX {
+                all.push(series.clone());
+            }
+            series
+        }
+    }
 }
 
 /// Serves HTTP on `listener` until `shutdown` is cancelled.

@@ -1,6 +1,5 @@
 //! Request parameters: Nacos reads the query string and url-encoded form bodies alike.
 
-use std::collections::HashMap;
 use std::str::FromStr;
 
 use axum::extract::{FromRequest, Request};
@@ -12,8 +11,11 @@ use crate::state::AppState;
 
 /// All parameters of a request; for a name given twice, the first value wins (as the
 /// servlet API's `getParameter` does), query string before body.
+///
+/// A request has a dozen parameters at most, so they sit in a vector searched in order:
+/// cheaper than hashing every name, and decoded straight from the bytes (no serde).
 #[derive(Debug, Default, Clone)]
-pub struct Params(HashMap<String, String>);
+pub struct Params(Vec<(String, String)>);
 
 /// Why the parameters could not be read at all: an oversized body or undecodable text.
 #[derive(Debug)]
@@ -57,7 +59,7 @@ impl Params {
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
         let mut params = Self::default();
         for (k, v) in pairs {
-            params.0.entry(k.to_owned()).or_insert_with(|| v.to_owned());
+            params.insert_first(k.to_owned(), v.to_owned());
         }
         params
     }
@@ -76,20 +78,25 @@ impl Params {
     }
 
     fn extend_from(&mut self, encoded: &[u8]) -> Result<(), ParamsRejection> {
-        let pairs: Vec<(String, String)> =
-            serde_urlencoded::from_bytes(encoded).map_err(|e| ParamsRejection {
-                status: StatusCode::BAD_REQUEST,
-                message: format!("malformed parameters: {e}"),
-            })?;
-        for (k, v) in pairs {
-            self.0.entry(k).or_insert(v);
+        // Decoding is lossy (bad UTF-8 becomes U+FFFD) and cannot fail, as with serde_urlencoded.
+        for (k, v) in form_urlencoded::parse(encoded) {
+            self.insert_first(k.into_owned(), v.into_owned());
         }
         Ok(())
     }
 
+    /// Adds a parameter; a name given again is kept but never read, as [`Params::get`]
+    /// finds the first (no de-duplication here: it would be quadratic in a hostile body).
+    fn insert_first(&mut self, name: String, value: String) {
+        self.0.push((name, value));
+    }
+
     /// The value, if present (blank values count as present).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The first present of several names (Nacos accepts aliases like `clusterName`/`cluster`).

@@ -164,12 +164,18 @@ mod tests {
     fn spliced_answers_equal_serialised_ones() {
         let hosts = vec![host("1.1.1.1", "c1", true), host("1.1.1.2", "c2", false)];
         for threshold in [None, Some(0.6)] {
-            let view = ServiceView::new(ServiceKey::new("ns", "g\"1", "s\\x"), hosts.clone(), threshold);
-            for (clusters, healthy_only) in [("", false), ("", true), (" , ", false), ("c1", false)] {
+            let view = ServiceView::new(
+                ServiceKey::new("ns", "g\"1", "s\\x"),
+                hosts.clone(),
+                threshold,
+            );
+            for (clusters, healthy_only) in [("", false), ("", true), (" , ", false), ("c1", false)]
+            {
                 let mut info = service_info(&view, clusters, healthy_only, 10_000);
                 info.last_ref_time = 1_700_000_000_123;
                 let expected = serde_json::to_vec(&info).unwrap();
-                let got = service_info_json_at(&view, clusters, healthy_only, 10_000, 1_700_000_000_123);
+                let got =
+                    service_info_json_at(&view, clusters, healthy_only, 10_000, 1_700_000_000_123);
                 assert_eq!(
                     String::from_utf8(got).unwrap(),
                     String::from_utf8(expected).unwrap(),
@@ -180,13 +186,18 @@ mod tests {
         let missing = ServiceView::missing(ServiceKey::new("ns", "g", "none"));
         let mut info = service_info(&missing, "", false, 5);
         info.last_ref_time = 7;
-        assert_eq!(service_info_json_at(&missing, "", false, 5, 7), serde_json::to_vec(&info).unwrap());
+        assert_eq!(
+            service_info_json_at(&missing, "", false, 5, 7),
+            serde_json::to_vec(&info).unwrap()
+        );
     }
 
     #[test]
     fn v2_envelope_equals_serialised_api_result() {
         let data = serde_json::to_vec(&json!({"a": [1, 2]})).unwrap();
-        let expected = serde_json::to_vec(&distro_nacos_api::ApiResult::success(json!({"a": [1, 2]}))).unwrap();
+        let expected =
+            serde_json::to_vec(&distro_nacos_api::ApiResult::success(json!({"a": [1, 2]})))
+                .unwrap();
         assert_eq!(v2_success_json(&data), expected);
     }
 }

@@ -6,7 +6,7 @@ use axum::response::Response;
 use distro_nacos_api::BeatInfo;
 use distro_nacos_api::constants::{BEAT_OK, BEAT_RESOURCE_NOT_FOUND};
 use distro_naming::{BeatOutcome, ClientId, InstanceSpec, NamingError, ParamError};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::http::error::V1Error;
@@ -90,13 +90,13 @@ pub async fn list(State(state): State<AppState>, params: Form) -> Result<Respons
 
 /// `PUT /v1/ns/instance/beat` (and v2's): refresh an instance's beat. A light beat for an
 /// unknown instance answers code 20404; a full beat (`beat` JSON) registers it first.
-pub async fn beat(State(state): State<AppState>, params: Form) -> Result<Json<Value>, V1Error> {
+pub async fn beat(State(state): State<AppState>, params: Form) -> Result<Response, V1Error> {
     let params = params?;
-    Ok(Json(handle_beat(&state, &params)?))
+    Ok(render::json_response(handle_beat(&state, &params)?))
 }
 
-/// The beat logic shared by v1 and v2 (both answer the same un-enveloped JSON).
-pub fn handle_beat(state: &AppState, params: &Params) -> Result<Value, NamingError> {
+/// The beat logic shared by v1 and v2 (both answer the same un-enveloped JSON, as bytes).
+pub fn handle_beat(state: &AppState, params: &Params) -> Result<Vec<u8>, NamingError> {
     let key = forms::service_key(params, NameStyle::V1)?;
     let beat = beat_info(params)?;
     let now = Instant::now();
@@ -117,7 +117,13 @@ pub fn handle_beat(state: &AppState, params: &Params) -> Result<Value, NamingErr
     };
     let result = if code == BEAT_OK { "ok" } else { "unknown" };
     metrics::counter!("naming_beats_total", "result" => result).increment(1);
-    Ok(json!({"clientBeatInterval": interval, "code": code, "lightBeatEnabled": true}))
+    Ok(beat_answer(interval, code))
+}
+
+/// `{"clientBeatInterval":…,"code":…,"lightBeatEnabled":true}`, written directly.
+fn beat_answer(interval_ms: u64, code: i32) -> Vec<u8> {
+    format!(r#"{{"clientBeatInterval":{interval_ms},"code":{code},"lightBeatEnabled":true}}"#)
+        .into_bytes()
 }
 
 fn beat_info(params: &Params) -> Result<Option<BeatInfo>, ParamError> {
@@ -158,4 +164,19 @@ fn beat_spec(params: &Params, info: BeatInfo) -> Result<InstanceSpec, NamingErro
     spec.weight = info.weight.unwrap_or(1.0);
     spec.metadata = info.metadata.unwrap_or_default();
     Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn beat_answer_is_the_json_nacos_clients_read() {
+        let answer: Value = serde_json::from_slice(&beat_answer(5000, BEAT_OK)).unwrap();
+        assert_eq!(
+            answer,
+            json!({"clientBeatInterval": 5000, "code": BEAT_OK, "lightBeatEnabled": true})
+        );
+    }
 }

@@ -99,9 +99,9 @@ pub async fn list_instances(
 }
 
 /// `PUT /v2/ns/instance/beat`: as v1, un-enveloped.
-pub async fn beat(State(state): State<AppState>, params: Form) -> Result<Json<Value>, V2Error> {
+pub async fn beat(State(state): State<AppState>, params: Form) -> Result<Response, V2Error> {
     let params = params?;
-    Ok(Json(handle_beat(&state, &params)?))
+    Ok(render::json_response(handle_beat(&state, &params)?))
 }
 
 /// `POST /v2/ns/service`: create.
