@@ -248,6 +248,27 @@ impl Node {
         self.signal(rustix::process::Signal::STOP)
     }
 
+    /// Stops the process gracefully (SIGTERM) and waits, at most `within`, for it to exit;
+    /// its exit status. Fails, with the log, if it is still running then (it is killed).
+    #[cfg(unix)]
+    pub async fn terminate(&mut self, within: Duration) -> anyhow::Result<ExitStatus> {
+        self.signal(rustix::process::Signal::TERM)?;
+        match self.wait_exit(within).await? {
+            Some(status) => {
+                self.child = None;
+                Ok(status)
+            }
+            None => {
+                self.kill();
+                bail!(
+                    "{} did not exit within {within:?} of SIGTERM:\n{}",
+                    self.spec.name,
+                    self.log()
+                )
+            }
+        }
+    }
+
     /// Resumes a frozen process (SIGCONT).
     #[cfg(unix)]
     pub fn thaw(&self) -> anyhow::Result<()> {

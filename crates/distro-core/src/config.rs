@@ -21,7 +21,9 @@ pub struct DistroConfig {
     /// Replicas bound to an owner that is DOWN are removed after this grace.
     pub owner_down_grace: Duration,
     /// Replicas an owner says it no longer holds are removed after this grace, unless a sync
-    /// claims them first (ownership moving between nodes).
+    /// claims them first (ownership moving between nodes). It covers the same gap as the
+    /// owner-down grace: a restarted node disowns the connection clients of its previous run,
+    /// whose SDKs need this long to reconnect elsewhere and register again.
     pub orphan_grace: Duration,
     /// Tombstones are kept this long (at least twice the replica expiry).
     pub tombstone_keep: Duration,
@@ -57,7 +59,7 @@ impl Default for DistroConfig {
             verify_interval: Duration::from_secs(5),
             replica_expiry,
             owner_down_grace: Duration::from_secs(30),
-            orphan_grace: Duration::from_secs(10),
+            orphan_grace: Duration::from_secs(30),
             tombstone_keep: replica_expiry * 2,
             sweep_interval: Duration::from_secs(5),
             self_preservation_fraction: 0.5,

@@ -186,6 +186,32 @@ impl Distro {
             .is_some_and(|e| e.live && e.owner == self.inner.me)
     }
 
+    /// Whether every reachable peer has been sent everything marked for it (nothing pending,
+    /// nothing in flight). DOWN peers do not count: their backlog is dropped anyway.
+    pub fn is_flushed(&self) -> bool {
+        let state = self.inner.state.lock();
+        state
+            .members
+            .reachable()
+            .iter()
+            .all(|peer| state.queue.is_idle(peer))
+    }
+
+    /// Waits, at most `within`, until [`Distro::is_flushed`] (graceful shutdown: changes made
+    /// before it reach the peers). The sender must still be running. Returns whether it did.
+    pub async fn flush(&self, within: std::time::Duration) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            if self.is_flushed() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// Keys waiting to be sent to `peer`.
     pub fn backlog(&self, peer: &str) -> usize {
         self.inner.state.lock().queue.backlog(peer)

@@ -243,6 +243,9 @@ impl Index {
             if !listed.contains_key(key.as_str())
                 && let Some(entry) = self.entries.get_mut(&key)
             {
+                if entry.orphan_since.is_none() {
+                    tracing::debug!(%key, %owner, "replica disowned by its owner");
+                }
                 entry.orphan_since.get_or_insert(now);
             }
         }

@@ -68,6 +68,13 @@ impl SyncQueue {
         })
     }
 
+    /// Whether nothing is pending or in flight for `peer`.
+    pub fn is_idle(&self, peer: &str) -> bool {
+        self.lanes
+            .get(peer)
+            .is_none_or(|lane| lane.pending.is_empty() && !lane.in_flight)
+    }
+
     /// Keys pending for `peer`.
     pub fn backlog(&self, peer: &str) -> usize {
         self.lanes.get(peer).map_or(0, |lane| lane.pending.len())

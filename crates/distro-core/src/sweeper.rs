@@ -69,6 +69,7 @@ impl Distro {
                 report.preserved += 1;
                 continue;
             }
+            tracing::debug!(%key, ?reason, "replica removed");
             self.inner.processor.remove(&key);
             state.index.forget_live(&key);
             report.removed += 1;

@@ -42,6 +42,9 @@ pub struct ServerConfig {
     pub body_len_max: usize,
     /// Test only: lets `PUT /nacos/v1/ns/operator/faults` cut cluster traffic to chosen peers.
     pub fault_injection: bool,
+    /// On SIGTERM/SIGINT, the most time the graceful shutdown may take (readiness off, pending
+    /// syncs flushed, SDK clients reset, listeners closed) before the process exits anyway (ms).
+    pub drain_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +55,7 @@ impl Default for ServerConfig {
             grpc_port_offset: 1000,
             body_len_max: 1024 * 1024,
             fault_injection: false,
+            drain_ms: 10_000,
         }
     }
 }

@@ -19,6 +19,7 @@ mod state;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use distro_naming::{Registry, spawn_maintenance};
@@ -34,6 +35,7 @@ pub struct Server {
     http_addr: SocketAddr,
     grpc_addr: SocketAddr,
     state: AppState,
+    distro: distro_core::Distro,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -42,6 +44,8 @@ impl Server {
     /// Binds the listeners and starts serving; returns once the ports are open.
     pub async fn start(config: Config) -> anyhow::Result<Self> {
         let shutdown = CancellationToken::new();
+        // A start that fails halfway must not leave the tasks it spawned running.
+        let abort_on_error = shutdown.clone().drop_guard();
         let registry = Arc::new(Registry::new(config.naming.clone()));
         let metrics = metrics::install_recorder().context("installing the metrics recorder")?;
         let bind = format!("{}:{}", config.server.bind, config.server.port);
@@ -82,10 +86,12 @@ impl Server {
         // Ready once the startup snapshot is loaded (at once when standalone).
         tasks.push(replicator.gate_readiness(state.clone(), shutdown.clone()));
         tracing::info!(%http_addr, "distro-server listening");
+        abort_on_error.disarm();
         Ok(Self {
             http_addr,
             grpc_addr: grpc.addr,
             state,
+            distro: replicator.distro.clone(),
             shutdown,
             tasks,
         })
@@ -112,9 +118,20 @@ impl Server {
         self.shutdown.clone()
     }
 
-    /// Stops every listener and loop and waits for them.
+    /// Stops gracefully: readiness goes false (load balancers and peers stop counting on this
+    /// node), changes already made are sent to the peers (at most half of `server.drain_ms`),
+    /// then every listener and loop stops: SDK clients get a `ConnectResetRequest` and
+    /// `grpc.reset_grace_ms` to move to another node before their streams close. Connection
+    /// clients closed by the shutdown itself are not synced as deletions: peers keep those
+    /// replicas (until the owner-down or orphan grace) while the SDKs register elsewhere, so
+    /// a rolling restart never drops a live client's instances. The caller bounds the whole
+    /// by `server.drain_ms`.
     pub async fn stop(self) {
         self.state.set_ready(false);
+        let flush_within = Duration::from_millis(self.state.config.server.drain_ms / 2);
+        if !self.distro.flush(flush_within).await {
+            tracing::warn!(?flush_within, "pending syncs not flushed before shutdown");
+        }
         self.shutdown.cancel();
         for task in self.tasks {
             let _ = task.await;

@@ -128,9 +128,18 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::load(flags.config.as_deref(), flags.overrides())
         .context("loading configuration")?;
     init_logging(&config);
+    let drain = std::time::Duration::from_millis(config.server.drain_ms);
     let server = Server::start(config).await?;
     wait_for_signal().await;
-    tracing::info!("shutting down");
-    server.stop().await;
+    tracing::info!(?drain, "shutting down gracefully");
+    if tokio::time::timeout(drain, server.stop()).await.is_err() {
+        tracing::warn!(
+            ?drain,
+            "graceful shutdown took longer than server.drain_ms; exiting"
+        );
+        // Tasks still running would hold the runtime's drop; the drain time is the promise.
+        std::process::exit(0);
+    }
+    tracing::info!("stopped");
     Ok(())
 }

@@ -68,6 +68,7 @@ impl AppState {
     /// Marks the node ready or not.
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Release);
+        metrics::gauge!("distro_ready").set(if ready { 1.0 } else { 0.0 });
         // Peers learn it through probes (`MemberInfo::ready`).
         self.membership.set_self_ready(ready);
     }
