@@ -99,10 +99,13 @@ impl PeerChannels {
     /// Must be called inside a tokio runtime (a new channel starts a background task).
     pub fn client(&self, peer: &str) -> Result<ClusterClient, PeerAddressError> {
         let channel = self.channel(peer)?;
-        Ok(cluster_client::ClusterClient::with_interceptor(
-            channel,
-            self.attach.clone(),
-        ))
+        // Snapshot chunks and sync batches are bounded by the kernel, but one client's record
+        // can be large (a big batch registration): accept what the server side accepts.
+        Ok(
+            cluster_client::ClusterClient::with_interceptor(channel, self.attach.clone())
+                .max_decoding_message_size(crate::MESSAGE_LEN_MAX)
+                .max_encoding_message_size(crate::MESSAGE_LEN_MAX),
+        )
     }
 
     /// Drops the channels of peers for which `keep` is false (peers no longer listed).
