@@ -113,12 +113,30 @@ pub fn service_info(
     healthy_only: bool,
     cache_millis: u64,
 ) -> ServiceInfo {
+    service_info_named(
+        view,
+        view.key.grouped_name(),
+        clusters,
+        healthy_only,
+        cache_millis,
+    )
+}
+
+/// The selected instances of `view` under `name` (HTTP: `group@@name`, gRPC: the bare name),
+/// enabled only, protection applied, `clusters` echoed so SDKs file it under their key.
+pub fn service_info_named(
+    view: &ServiceView,
+    name: String,
+    clusters: &str,
+    healthy_only: bool,
+    cache_millis: u64,
+) -> ServiceInfo {
     let selection = view.select(clusters, healthy_only);
     ServiceInfo {
-        name: view.key.grouped_name(),
+        name,
         group_name: view.key.group.to_string(),
         clusters: clusters.to_owned(),
-        cache_millis: cache_millis as i64,
+        cache_millis: i64::try_from(cache_millis).unwrap_or(i64::MAX),
         hosts: selection.hosts,
         last_ref_time: epoch_millis(),
         checksum: String::new(),

@@ -5,12 +5,13 @@ use axum::extract::State;
 use axum::response::Response;
 use distro_nacos_api::BeatInfo;
 use distro_nacos_api::constants::{BEAT_OK, BEAT_RESOURCE_NOT_FOUND};
-use distro_naming::{BeatOutcome, ClientId, InstanceSpec, NamingError, ParamError};
+use distro_naming::{BeatOutcome, InstanceSpec, NamingError, ParamError};
 use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::http::error::V1Error;
 use crate::http::forms::{self, NameStyle};
+use crate::http::instance_ops;
 use crate::http::params::{Params, ParamsRejection};
 use crate::http::render;
 use crate::state::AppState;
@@ -22,13 +23,7 @@ pub async fn register(
     State(state): State<AppState>,
     params: Form,
 ) -> Result<&'static str, V1Error> {
-    let params = params?;
-    let key = forms::service_key(&params, NameStyle::V1)?;
-    let spec = forms::instance_spec(&params)?;
-    let client = ClientId::ip_port(&spec.ip, spec.port);
-    state
-        .registry
-        .register(Instant::now(), &client, &key, spec)?;
+    instance_ops::register(&state, &params?, NameStyle::V1)?;
     Ok("ok")
 }
 
@@ -38,36 +33,19 @@ pub async fn deregister(
     State(state): State<AppState>,
     params: Form,
 ) -> Result<&'static str, V1Error> {
-    let params = params?;
-    let key = forms::service_key(&params, NameStyle::V1)?;
-    let (ip, port) = forms::address(&params)?;
-    forms::cluster(&params)?;
-    state
-        .registry
-        .deregister(Instant::now(), &ClientId::ip_port(&ip, port), &key);
+    instance_ops::deregister(&state, &params?, NameStyle::V1)?;
     Ok("ok")
 }
 
 /// `PUT` and `PATCH /v1/ns/instance`: change weight, enabled or metadata of an instance.
 pub async fn update(State(state): State<AppState>, params: Form) -> Result<&'static str, V1Error> {
-    let params = params?;
-    let key = forms::service_key(&params, NameStyle::V1)?;
-    let (ip, port) = forms::address(&params)?;
-    let cluster = forms::cluster(&params)?;
-    let patch = forms::instance_patch(&params)?;
-    state
-        .registry
-        .update_instance(Instant::now(), &key, (&ip, port, &cluster), patch)?;
+    instance_ops::update(&state, &params?, NameStyle::V1)?;
     Ok("ok")
 }
 
 /// `GET /v1/ns/instance`: one instance by address and cluster.
 pub async fn detail(State(state): State<AppState>, params: Form) -> Result<Json<Value>, V1Error> {
-    let params = params?;
-    let key = forms::service_key(&params, NameStyle::V1)?;
-    let (ip, port) = forms::address(&params)?;
-    let cluster = forms::cluster(&params)?;
-    let instance = state.registry.find_instance(&key, &ip, port, &cluster)?;
+    let (key, instance) = instance_ops::detail(&state, &params?, NameStyle::V1)?;
     Ok(Json(render::instance_detail(&key, &instance, "service")))
 }
 

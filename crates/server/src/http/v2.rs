@@ -7,12 +7,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
 use distro_nacos_api::ApiResult;
-use distro_naming::{ClientId, NamingError};
+use distro_naming::NamingError;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::http::error::V2Error;
 use crate::http::forms::{self, NameStyle};
+use crate::http::instance_ops;
 use crate::http::params::{Params, ParamsRejection};
 use crate::http::render;
 use crate::http::v1_instance::handle_beat;
@@ -31,13 +32,7 @@ pub async fn register_instance(
     State(state): State<AppState>,
     params: Form,
 ) -> Answer<&'static str> {
-    let params = params?;
-    let key = forms::service_key(&params, NameStyle::V2)?;
-    let spec = forms::instance_spec(&params)?;
-    let client = ClientId::ip_port(&spec.ip, spec.port);
-    state
-        .registry
-        .register(Instant::now(), &client, &key, spec)?;
+    instance_ops::register(&state, &params?, NameStyle::V2)?;
     ok("ok")
 }
 
@@ -46,36 +41,19 @@ pub async fn deregister_instance(
     State(state): State<AppState>,
     params: Form,
 ) -> Answer<&'static str> {
-    let params = params?;
-    let key = forms::service_key(&params, NameStyle::V2)?;
-    let (ip, port) = forms::address(&params)?;
-    forms::cluster(&params)?;
-    state
-        .registry
-        .deregister(Instant::now(), &ClientId::ip_port(&ip, port), &key);
+    instance_ops::deregister(&state, &params?, NameStyle::V2)?;
     ok("ok")
 }
 
 /// `PUT /v2/ns/instance`: update weight, enabled or metadata.
 pub async fn update_instance(State(state): State<AppState>, params: Form) -> Answer<&'static str> {
-    let params = params?;
-    let key = forms::service_key(&params, NameStyle::V2)?;
-    let (ip, port) = forms::address(&params)?;
-    let cluster = forms::cluster(&params)?;
-    let patch = forms::instance_patch(&params)?;
-    state
-        .registry
-        .update_instance(Instant::now(), &key, (&ip, port, &cluster), patch)?;
+    instance_ops::update(&state, &params?, NameStyle::V2)?;
     ok("ok")
 }
 
 /// `GET /v2/ns/instance`: one instance.
 pub async fn instance_detail(State(state): State<AppState>, params: Form) -> Answer<Value> {
-    let params = params?;
-    let key = forms::service_key(&params, NameStyle::V2)?;
-    let (ip, port) = forms::address(&params)?;
-    let cluster = forms::cluster(&params)?;
-    let instance = state.registry.find_instance(&key, &ip, port, &cluster)?;
+    let (key, instance) = instance_ops::detail(&state, &params?, NameStyle::V2)?;
     ok(render::instance_detail(&key, &instance, "serviceName"))
 }
 
