@@ -270,7 +270,9 @@ pub fn metric_sum(page: &str, name: &str) -> f64 {
                 .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+        // An empty f64 sum is -0.0; adding 0.0 prints it as 0.
+        .sum::<f64>()
+        + 0.0
 }
 
 /// Registers N instances (gRPC batches, default none), then reads `distro_verify_bytes_total` and

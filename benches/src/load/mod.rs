@@ -12,6 +12,7 @@ pub mod grpc;
 pub mod http;
 pub mod procfs;
 pub mod scenarios;
+pub mod soak;
 pub mod stats;
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -51,6 +52,9 @@ pub enum Scenario {
     SnapshotLoad,
     /// Cluster: `distro_verify_bytes_total` per verify round, from `/metrics`.
     VerifyBytes,
+    /// Cluster: constant churn for the duration, memory and queue depths sampled, then
+    /// every node must drop every soak instance (`benches/soak.sh`).
+    Soak,
 }
 
 impl Scenario {
@@ -70,6 +74,7 @@ impl Scenario {
             Self::Convergence => "convergence",
             Self::SnapshotLoad => "snapshot-load",
             Self::VerifyBytes => "verify-bytes",
+            Self::Soak => "soak",
         }
     }
 
@@ -79,6 +84,7 @@ impl Scenario {
             Self::List | Self::GrpcQuery => 10,
             Self::Beat | Self::BeatFull | Self::Memory | Self::Deregister => 100_000,
             Self::SnapshotLoad => 100_000,
+            Self::Soak => 2_000,
             Self::Liveness
             | Self::Register
             | Self::GrpcRegister
@@ -132,6 +138,12 @@ pub struct Options {
     /// Label added to the summary (e.g. `pinned`).
     #[arg(long)]
     pub label: Option<String>,
+    /// Total HTTP requests per second the soak's workers aim at (0: as fast as they can).
+    #[arg(long, default_value_t = 2000.0)]
+    pub rate: f64,
+    /// Process ids of the target and of `--nodes`, in that order (soak: RSS per node).
+    #[arg(long, value_delimiter = ',')]
+    pub node_pids: Vec<u32>,
 }
 
 impl Options {
@@ -151,6 +163,8 @@ impl Options {
             changes: 100,
             restart_cmd: None,
             label: None,
+            rate: 2000.0,
+            node_pids: Vec::new(),
         }
     }
 
@@ -227,6 +241,7 @@ pub async fn run(scenario: Scenario, options: &Options) -> anyhow::Result<serde_
             Scenario::Convergence => cluster::convergence(options).await,
             Scenario::SnapshotLoad => cluster::snapshot_load(options).await,
             Scenario::VerifyBytes => cluster::verify_bytes(options).await,
+            Scenario::Soak => soak::soak(options).await,
         }
     })
     .await

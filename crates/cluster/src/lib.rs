@@ -8,10 +8,12 @@
 //!   the loop that probes every peer through a [`Prober`] (transport supplied by another crate);
 //! - [`lookup`]: where the member list comes from (standalone, static, `cluster.conf`,
 //!   address server, DNS), run by [`run_lookup`];
+//! - [`clock`]: the wall clock of informational timestamps, replaceable by a simulation;
 //! - [`metrics`]: `cluster_members{state}`, `cluster_probe_failures_total`,
 //!   `cluster_member_state_changes_total`.
 
 pub mod address;
+pub mod clock;
 pub mod detector;
 pub mod lookup;
 pub mod member;

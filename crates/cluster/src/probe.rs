@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
@@ -79,11 +79,9 @@ impl Default for DetectorConfig {
 }
 
 /// Current Unix time in milliseconds (0 if the clock is before 1970), for `now_ms` arguments.
+/// Read through [`crate::clock`], so a simulation sees its own time.
 pub fn unix_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    crate::clock::unix_millis()
 }
 
 /// Probes every peer each `config.interval` (at least 10 ms) until `shutdown` is cancelled.

@@ -260,6 +260,14 @@ impl Distro {
         let mut applied = Applied::default();
         let mut state = self.inner.state.lock();
         for item in items {
+            // A sync speaks for its sender, the owner of what it sends: an item claiming
+            // this node, or nobody, as owner is refused (found by fuzzing: it was applied as
+            // a replica while the index recorded the key as owned here, so this node then
+            // advertised by verify a client it does not serve).
+            if origin == Origin::Sync && (*item.owner == *self.inner.me || item.owner == UNOWNED) {
+                applied.refused += 1;
+                continue;
+            }
             let Some(item) = self.admit(item, origin) else {
                 continue;
             };

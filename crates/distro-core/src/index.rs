@@ -94,6 +94,11 @@ impl Index {
         self.entries.iter()
     }
 
+    /// Renewal times per bucket of every owner seen (for state dumps in tests).
+    pub fn renewals(&self) -> impl Iterator<Item = (&Arc<str>, &Vec<Instant>)> {
+        self.renewed.iter()
+    }
+
     /// The digest of the live keys of `owner` held here.
     pub fn digest(&self, owner: &str) -> Digest {
         self.digests
@@ -185,8 +190,10 @@ impl Index {
 
     /// Every replica of `owner` was confirmed by its verify.
     pub fn renew_owner(&mut self, owner: &str, now: Instant) {
-        let owner = self.owner_arc(owner, now);
-        if let Some(times) = self.renewed.get_mut(&owner) {
+        // Only owners whose keys were seen have renewal times: a verify from an owner with
+        // nothing here must not create any (found by fuzzing: every unknown owner string
+        // left a bucket vector behind, an unbounded leak).
+        if let Some(times) = self.renewed.get_mut(owner) {
             times.iter_mut().for_each(|t| *t = now);
         }
     }
@@ -198,8 +205,8 @@ impl Index {
         buckets: impl IntoIterator<Item = u32>,
         now: Instant,
     ) {
-        let owner = self.owner_arc(owner, now);
-        if let Some(times) = self.renewed.get_mut(&owner) {
+        // As in `renew_owner`: never create renewal times for an unknown owner.
+        if let Some(times) = self.renewed.get_mut(owner) {
             for bucket in buckets {
                 if let Some(time) = times.get_mut(bucket as usize) {
                     *time = now;
@@ -419,6 +426,19 @@ mod tests {
         assert_eq!(index.decide(&item("twin", "p", 3)), Decision::Stale);
         index.tombstone("dead", "p", 5, Lease::Transferable, now);
         assert_eq!(index.decide(&item("dead", "a", 4)), Decision::Stale);
+    }
+
+    #[test]
+    fn a_verify_from_an_owner_with_no_keys_here_keeps_nothing() {
+        let now = Instant::now();
+        let mut index = Index::new("me", DigestHasher::new(1, 4));
+        index.renew_owner("stranger", now);
+        index.renew_buckets("stranger", [0, 1], now);
+        assert_eq!(
+            index.reconcile("stranger", &[2], &[], now),
+            Vec::<String>::new()
+        );
+        assert_eq!(index.renewals().count(), 0);
     }
 
     #[test]

@@ -21,6 +21,7 @@
 
 mod config;
 mod digest;
+mod dump;
 mod engine;
 mod index;
 mod loader;

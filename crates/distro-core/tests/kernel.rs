@@ -228,6 +228,18 @@ async fn stale_and_duplicate_syncs_never_overwrite_newer_data() {
     };
     assert_eq!(nodes[1].engine.on_sync(vec![poison]).refused, 1);
     assert_eq!(nodes[1].value("p"), None);
+    // A sync speaks for its sender: one claiming the receiver, or nobody, as owner is refused.
+    for owner in ["b:1", ""] {
+        let claim = distro_core::SyncItem {
+            key: "claimed".into(),
+            owner: owner.into(),
+            revision: 1,
+            lease: Lease::Transferable,
+            payload: Some("x".into()),
+        };
+        assert_eq!(nodes[1].engine.on_sync(vec![claim]).refused, 1);
+        assert_eq!(nodes[1].value("claimed"), None);
+    }
     shutdown.cancel();
 }
 

@@ -20,6 +20,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
 use crate::auth::{AttachSecret, ClusterAuth};
+use crate::net::{Connector, SharedNetwork, SocketOptions, TokioNetwork};
 use crate::proto::MemberReport;
 use crate::proto::cluster_client;
 use crate::server::to_report;
@@ -77,6 +78,7 @@ pub struct PeerChannels {
     config: ClientConfig,
     attach: AttachSecret,
     channels: Mutex<HashMap<String, Channel>>,
+    network: SharedNetwork,
 }
 
 impl PeerChannels {
@@ -86,7 +88,14 @@ impl PeerChannels {
             config,
             attach: auth.client_interceptor(),
             channels: Mutex::new(HashMap::new()),
+            network: TokioNetwork::shared(),
         }
+    }
+
+    /// Dials peers over `network` instead of the operating system's TCP.
+    pub fn with_network(mut self, network: SharedNetwork) -> Self {
+        self.network = network;
+        self
     }
 
     /// The settings these channels use.
@@ -106,6 +115,11 @@ impl PeerChannels {
                 .max_decoding_message_size(crate::MESSAGE_LEN_MAX)
                 .max_encoding_message_size(crate::MESSAGE_LEN_MAX),
         )
+    }
+
+    /// Drops `peer`'s channel: the next call dials a new connection.
+    pub fn reset(&self, peer: &str) {
+        self.channels.lock().remove(peer);
     }
 
     /// Drops the channels of peers for which `keep` is false (peers no longer listed).
@@ -135,12 +149,19 @@ impl PeerChannels {
         })?;
         // No channel-wide call timeout: probes set their own, and Distro bounds its syncs and
         // snapshot streams (which may take seconds) itself.
+        // Dialed through the node's network (TCP with `TCP_NODELAY` in production).
+        let connector = Connector::new(
+            Arc::clone(&self.network),
+            SocketOptions {
+                nodelay: true,
+                keepalive: None,
+            },
+        );
         let channel = endpoint
             .connect_timeout(self.config.timeout)
-            .tcp_nodelay(true)
             .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
             .keep_alive_timeout(KEEPALIVE_TIMEOUT)
-            .connect_lazy();
+            .connect_with_connector_lazy(connector);
         // Two callers may race to create the same peer's channel; the first one stored wins
         // so every caller shares one connection.
         let mut channels = self.channels.lock();
@@ -233,6 +254,15 @@ impl GrpcProber {
 impl Prober for GrpcProber {
     async fn probe(&self, peer: &str, self_info: &MemberInfo) -> Result<MemberInfo, ProbeError> {
         let result = self.call(peer, self_info).await;
+        // A timed-out probe may sit on a connection that is dead without a reset: a
+        // partition or a stateful firewall dropped its packets. HTTP/2 keepalive notices
+        // only after its interval and timeout (10 s), and until then every call to the peer,
+        // Distro's included, queues on that connection, so a healed partition looked unhealed
+        // for seconds (found by the simulation, seed 4354685564936846354). Dialing afresh on
+        // the next probe costs one connection per timeout at most.
+        if matches!(result, Err(ProbeError::Timeout(_))) {
+            self.channels.reset(peer);
+        }
         self.note(peer, &result);
         result
     }
@@ -328,6 +358,20 @@ mod tests {
             cluster_uri("not valid", 1001),
             Err(PeerAddressError::Invalid { .. })
         ));
+    }
+
+    /// Regression (simulation seed 4354685564936846354): a reset drops the peer's channel,
+    /// so the next call dials a new connection instead of queueing on a dead one.
+    #[tokio::test]
+    async fn reset_drops_the_channel_of_one_peer() {
+        let channels = PeerChannels::new(ClientConfig::default(), &ClusterAuth::Insecure);
+        channels.client("127.0.0.1:8848").unwrap();
+        channels.client("127.0.0.1:8858").unwrap();
+        assert_eq!(channels.len(), 2);
+        channels.reset("127.0.0.1:8848");
+        assert_eq!(channels.len(), 1);
+        channels.client("127.0.0.1:8848").unwrap();
+        assert_eq!(channels.len(), 2);
     }
 
     #[test]

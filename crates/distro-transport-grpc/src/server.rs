@@ -8,11 +8,10 @@
 use std::sync::Arc;
 
 use distro_cluster::{MemberAddress, MemberInfo, Membership, unix_millis};
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
-use tonic::transport::server::{Router, TcpIncoming};
+use tonic::transport::server::Router;
 use tonic::{Request, Response, Status};
 
 use std::pin::Pin;
@@ -22,6 +21,7 @@ use tokio_stream::{Stream, StreamExt};
 
 use crate::auth::ClusterAuth;
 use crate::distro::{self, DistroHandlers};
+use crate::net::{BoxListener, Incoming, ServerIo};
 use crate::proto;
 use crate::proto::MemberReport;
 use crate::proto::cluster_server::{Cluster, ClusterServer};
@@ -163,9 +163,12 @@ pub fn router(service: ClusterService, auth: &ClusterAuth) -> Router {
 }
 
 /// Serves `router` on `listener` until `shutdown` is cancelled; in-flight calls finish first.
-pub fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) -> JoinHandle<()> {
+///
+/// The listener comes from a [`crate::net::Network`] bound with `TCP_NODELAY`.
+pub fn serve(listener: BoxListener, router: Router, shutdown: CancellationToken) -> JoinHandle<()> {
     let local = listener.local_addr().ok();
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = Incoming::new(listener)
+        .map(move |accepted| accepted.map(|(io, remote)| ServerIo::new(io, remote, local)));
     tokio::spawn(async move {
         let served = router
             .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())

@@ -12,8 +12,8 @@ use distro_cluster::{
     run_failure_detector,
 };
 use distro_transport_grpc::{
-    ClientConfig, ClusterAuth, ClusterSecret, ClusterService, GrpcProber, PeerChannels, router,
-    serve,
+    ClientConfig, ClusterAuth, ClusterSecret, ClusterService, GrpcProber, PeerChannels,
+    SocketOptions, TokioNetwork, router, serve,
 };
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -57,6 +57,14 @@ impl TestServer {
         let membership = membership(&address, peers);
         let shutdown = CancellationToken::new();
         let app = router(ClusterService::new(membership.clone()), auth);
+        let listener = TokioNetwork::listener(
+            listener,
+            SocketOptions {
+                nodelay: true,
+                keepalive: None,
+            },
+        )
+        .unwrap();
         let task = serve(listener, app, shutdown.clone());
         Self {
             address,

@@ -8,7 +8,7 @@ use distro_nacos_api::Instance;
 use crate::error::NamingError;
 use crate::names::ServiceKey;
 use crate::registry::Registry;
-use crate::service::{ServiceEntry, ServiceMeta};
+use crate::service::ServiceMeta;
 
 /// A change to an existing instance (Nacos's `PUT /instance`): enabled and weight replace,
 /// metadata keys are added or overwritten.
@@ -39,13 +39,13 @@ impl Registry {
         key: &ServiceKey,
         meta: ServiceMeta,
     ) -> Result<(), NamingError> {
+        crate::validate::check_service_meta(&meta, self.config().metadata_len_max)?;
         self.mutate(|state, changes| {
             if state.services.contains_key(key) {
                 return Err(NamingError::ServiceAlreadyExists(key.clone()));
             }
-            let mut entry = ServiceEntry::new(now);
-            entry.meta = Some(meta);
-            state.services.insert(key.clone(), entry);
+            state.check_new_service(key, self.quotas())?;
+            state.ensure_service(key, now).meta = Some(meta);
             changes.services.push(key.clone());
             Ok(())
         })
@@ -58,6 +58,7 @@ impl Registry {
         key: &ServiceKey,
         meta: ServiceMeta,
     ) -> Result<(), NamingError> {
+        crate::validate::check_service_meta(&meta, self.config().metadata_len_max)?;
         self.mutate(|state, changes| {
             let entry = state
                 .services
@@ -80,7 +81,7 @@ impl Registry {
             if !entry.publishers.is_empty() {
                 return Err(NamingError::ServiceNotEmpty(key.clone()));
             }
-            state.services.remove(key);
+            state.remove_service(key);
             changes.services.push(key.clone());
             Ok(())
         })
@@ -176,6 +177,21 @@ impl Registry {
                 cluster: cluster.to_owned(),
             };
             let owners: Vec<_> = entry.publishers.iter().cloned().collect();
+            // Metadata merges into what is there: the result must fit the limit too, and is
+            // checked for every matching record before any of them changes.
+            if !patch.metadata.is_empty() {
+                let len_max = self.config().metadata_len_max;
+                for record in owners
+                    .iter()
+                    .filter_map(|id| state.clients.get(id)?.published.get(key))
+                    .flat_map(|published| published.instances())
+                    .filter(|r| r.is_at(ip, port, cluster))
+                {
+                    let mut merged = (*record.metadata).clone();
+                    merged.extend(patch.metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    crate::validate::check_metadata(&merged, len_max)?;
+                }
+            }
             let mut found = false;
             for id in owners {
                 let Some(client) = state.clients.get_mut(&id) else {
@@ -219,7 +235,7 @@ impl Registry {
                 .map(|(k, _)| k.clone())
                 .collect();
             for key in &due {
-                state.services.remove(key);
+                state.remove_service(key);
                 changes.services.push(key.clone());
             }
             due.len()

@@ -35,6 +35,20 @@ pub struct NamingConfig {
     pub view_cache_capacity: u64,
     /// Most naming events waiting for the dispatcher.
     pub event_queue_len_max: usize,
+    /// Most instances of one service, across all its clients (0 = no limit).
+    pub service_instances_max: usize,
+    /// Most instances of one client (an `ip:port` client or one gRPC connection) across its
+    /// services, which also bounds a batch registration (0 = no limit). Keeps one client's
+    /// replicated record far below the cluster's 16 MiB message limit.
+    pub client_instances_max: usize,
+    /// Most instances held by this node, replicas included (0 = no limit).
+    pub instances_max: usize,
+    /// Most services of one namespace (0 = no limit).
+    pub namespace_services_max: usize,
+    /// Most services held by this node, across namespaces (0 = no limit).
+    pub services_max: usize,
+    /// Most services one client may subscribe to (0 = no limit).
+    pub client_subscriptions_max: usize,
 }
 
 impl Default for NamingConfig {
@@ -54,6 +68,17 @@ impl Default for NamingConfig {
             cache_millis: 10_000,
             view_cache_capacity: 100_000,
             event_queue_len_max: 65_536,
+            // The benchmarks put 100 000+ instances in one service; a registration flood
+            // stops at these (about 1 KB of memory per instance).
+            service_instances_max: 1_000_000,
+            // A worst-case instance (1024 four-byte metadata characters, longest names and
+            // id, a service of its own) encodes to about 5 KB: 1000 of them make a 5.1 MB
+            // record, under a third of the 16 MiB cluster message limit (tests/limits.rs).
+            client_instances_max: 1_000,
+            instances_max: 2_000_000,
+            namespace_services_max: 100_000,
+            services_max: 200_000,
+            client_subscriptions_max: 10_000,
         }
     }
 }

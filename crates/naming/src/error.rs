@@ -61,4 +61,7 @@ pub enum NamingError {
     /// Persistent (CP) instances are not served by this registry.
     #[error("persistent instances are not supported: this server keeps ephemeral instances only")]
     PersistentUnsupported,
+    /// The write would pass a capacity limit.
+    #[error(transparent)]
+    Limit(#[from] crate::quota::LimitExceeded),
 }

@@ -1,7 +1,13 @@
-//! The naming event bus: a bounded crossbeam channel drained by one dispatcher thread.
+//! The naming event bus: a bounded queue drained by one dispatcher, a thread or a tokio task.
 //!
 //! Publishers never block: on a full queue the event is dropped and counted, because every
 //! consumer (push, replication) also has a periodic path that repairs a missed event.
+//!
+//! Production keeps the dispatcher thread ([`EventDispatch::Thread`]): it never competes with
+//! request handling for the runtime's workers, and throughput is what it always was. A
+//! deterministic simulation uses [`EventDispatch::Task`]: a thread would run in real time
+//! beside simulated time (and outside the runtime, where `tokio::time::Instant::now()` is
+//! real time), so event order against the simulated network would change from run to run.
 
 use std::sync::Arc;
 use std::thread;
@@ -33,25 +39,64 @@ pub enum NamingEvent {
 /// A consumer of events, called on the dispatcher thread; it must not block for long.
 pub type EventHandler = Arc<dyn Fn(&NamingEvent) + Send + Sync>;
 
-/// Bounded event bus with one dispatcher thread per registry.
+/// Where events are dispatched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EventDispatch {
+    /// On a dedicated thread (production).
+    #[default]
+    Thread,
+    /// On a task of the current tokio runtime (simulations: everything in simulated time).
+    /// Without a runtime at construction the thread is used.
+    Task,
+}
+
+/// The publishing end of the queue.
+enum Queue {
+    Thread(Sender<NamingEvent>),
+    Task(tokio::sync::mpsc::Sender<NamingEvent>),
+}
+
+/// Bounded event bus with one dispatcher per registry.
 pub struct EventBus {
-    sender: Sender<NamingEvent>,
+    queue: Queue,
     handlers: Arc<RwLock<Vec<EventHandler>>>,
 }
 
 impl EventBus {
-    /// Starts the dispatcher; it stops when the bus is dropped.
+    /// Starts the dispatcher thread; it stops when the bus is dropped.
     pub fn new(queue_len_max: usize) -> Self {
-        let (sender, receiver) = crossbeam_channel::bounded(queue_len_max);
+        Self::with_dispatch(queue_len_max, EventDispatch::Thread)
+    }
+
+    /// Starts the dispatcher where `dispatch` says; it stops when the bus is dropped.
+    pub fn with_dispatch(queue_len_max: usize, dispatch: EventDispatch) -> Self {
         let handlers: Arc<RwLock<Vec<EventHandler>>> = Arc::default();
         let dispatcher_handlers = Arc::clone(&handlers);
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        if let (EventDispatch::Task, Some(runtime)) = (dispatch, runtime) {
+            // tokio's bounded channel needs a capacity of at least one.
+            let (sender, mut receiver) = tokio::sync::mpsc::channel(queue_len_max.max(1));
+            runtime.spawn(async move {
+                while let Some(event) = receiver.recv().await {
+                    deliver(&event, &dispatcher_handlers);
+                }
+            });
+            return Self {
+                queue: Queue::Task(sender),
+                handlers,
+            };
+        }
+        let (sender, receiver) = crossbeam_channel::bounded(queue_len_max);
         let spawned = thread::Builder::new()
             .name("naming-events".to_owned())
-            .spawn(move || dispatch(receiver, dispatcher_handlers));
+            .spawn(move || dispatch_thread(receiver, dispatcher_handlers));
         if let Err(error) = spawned {
             tracing::error!(%error, "cannot start the naming event dispatcher");
         }
-        Self { sender, handlers }
+        Self {
+            queue: Queue::Thread(sender),
+            handlers,
+        }
     }
 
     /// Adds a consumer for every later event.
@@ -61,22 +106,30 @@ impl EventBus {
 
     /// Queues an event without blocking; a full queue drops it (counted).
     pub fn publish(&self, event: NamingEvent) {
-        match self.sender.try_send(event) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                metrics::counter!("naming_events_dropped_total").increment(1);
-            }
-            Err(TrySendError::Disconnected(_)) => {}
+        let full = match &self.queue {
+            Queue::Thread(sender) => matches!(sender.try_send(event), Err(TrySendError::Full(_))),
+            Queue::Task(sender) => matches!(
+                sender.try_send(event),
+                Err(tokio::sync::mpsc::error::TrySendError::Full(_))
+            ),
+        };
+        if full {
+            metrics::counter!("naming_events_dropped_total").increment(1);
         }
     }
 }
 
-fn dispatch(receiver: Receiver<NamingEvent>, handlers: Arc<RwLock<Vec<EventHandler>>>) {
+fn dispatch_thread(receiver: Receiver<NamingEvent>, handlers: Arc<RwLock<Vec<EventHandler>>>) {
     while let Ok(event) = receiver.recv() {
-        let current: Vec<EventHandler> = handlers.read().clone();
-        for handler in &current {
-            handler(&event);
-        }
+        deliver(&event, &handlers);
+    }
+}
+
+/// Calls every handler subscribed so far with `event`.
+fn deliver(event: &NamingEvent, handlers: &RwLock<Vec<EventHandler>>) {
+    let current: Vec<EventHandler> = handlers.read().clone();
+    for handler in &current {
+        handler(event);
     }
 }
 
@@ -106,5 +159,26 @@ mod tests {
             rx.recv_timeout(timeout).unwrap(),
             NamingEvent::ClientRemoved(b)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn task_dispatch_runs_on_the_runtime_in_order() {
+        let bus = EventBus::with_dispatch(16, EventDispatch::Task);
+        assert!(matches!(bus.queue, Queue::Task(_)));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        bus.subscribe(Arc::new(move |event: &NamingEvent| {
+            let _ = tx.send(event.clone());
+        }));
+        let a = ClientId::new("a");
+        bus.publish(NamingEvent::ClientChanged(a.clone()));
+        bus.publish(NamingEvent::ClientRemoved(a.clone()));
+        assert_eq!(rx.recv().await, Some(NamingEvent::ClientChanged(a.clone())));
+        assert_eq!(rx.recv().await, Some(NamingEvent::ClientRemoved(a)));
+    }
+
+    #[test]
+    fn task_dispatch_without_a_runtime_uses_the_thread() {
+        let bus = EventBus::with_dispatch(16, EventDispatch::Task);
+        assert!(matches!(bus.queue, Queue::Thread(_)));
     }
 }

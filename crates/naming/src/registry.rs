@@ -14,9 +14,10 @@ use tokio::time::Instant;
 use crate::client::{ClientId, Published, Subscriber};
 use crate::config::NamingConfig;
 use crate::error::NamingError;
-use crate::events::{EventBus, NamingEvent};
+use crate::events::{EventBus, EventDispatch, NamingEvent};
 use crate::instance::{InstanceRecord, InstanceSpec};
 use crate::names::ServiceKey;
+use crate::quota::{Limit, Quotas};
 use crate::state::{Changes, State};
 use crate::view::ServiceView;
 
@@ -44,6 +45,7 @@ pub type RevisionFloor = Arc<dyn Fn(&ClientId) -> u64 + Send + Sync>;
 /// The ephemeral naming registry of one node.
 pub struct Registry {
     config: NamingConfig,
+    quotas: Quotas,
     state: RwLock<State>,
     views: Cache<ServiceKey, Arc<ServiceView>>,
     events: EventBus,
@@ -53,9 +55,16 @@ pub struct Registry {
 impl Registry {
     /// An empty registry with its event dispatcher running.
     pub fn new(config: NamingConfig) -> Self {
+        Self::with_dispatch(config, EventDispatch::Thread)
+    }
+
+    /// An empty registry whose events are dispatched as `dispatch` says (a simulation
+    /// dispatches on a runtime task so everything runs in simulated time).
+    pub fn with_dispatch(config: NamingConfig, dispatch: EventDispatch) -> Self {
         let views = Cache::new(config.view_cache_capacity);
-        let events = EventBus::new(config.event_queue_len_max);
+        let events = EventBus::with_dispatch(config.event_queue_len_max, dispatch);
         Self {
+            quotas: Quotas::from_config(&config),
             config,
             state: RwLock::default(),
             views,
@@ -81,6 +90,11 @@ impl Registry {
     /// The configuration it runs with.
     pub fn config(&self) -> &NamingConfig {
         &self.config
+    }
+
+    /// The capacity limits in force.
+    pub(crate) fn quotas(&self) -> &Quotas {
+        &self.quotas
     }
 
     /// The event bus, to subscribe consumers.
@@ -145,7 +159,7 @@ impl Registry {
                 (client, floor),
                 service,
                 Published::One(record),
-                changes,
+                (&self.quotas, changes),
             )
         })
     }
@@ -158,6 +172,10 @@ impl Registry {
         service: &ServiceKey,
         specs: Vec<InstanceSpec>,
     ) -> Result<(), NamingError> {
+        // A batch above the client limit is refused before any of it is validated.
+        self.quotas.check(Limit::ClientInstances, specs.len(), || {
+            format!("client {client}")
+        })?;
         let mut records = Vec::with_capacity(specs.len());
         for spec in specs {
             let timeouts = spec.validate(&self.config)?;
@@ -170,7 +188,7 @@ impl Registry {
                 (client, floor),
                 service,
                 Published::Batch(records),
-                changes,
+                (&self.quotas, changes),
             )
         })
     }
@@ -199,7 +217,9 @@ impl Registry {
         service: &ServiceKey,
         subscriber: Subscriber,
     ) -> Result<(), NamingError> {
-        self.mutate(|state, changes| state.subscribe(now, client, service, subscriber, changes))
+        self.mutate(|state, changes| {
+            state.subscribe(now, client, service, subscriber, (&self.quotas, changes))
+        })
     }
 
     /// Ends a subscription; false when there was none.
@@ -255,10 +275,10 @@ impl Registry {
             let mut stats = RegistryStats {
                 services: state.services.len(),
                 clients: state.clients.len(),
+                instances: state.instance_total(),
                 ..RegistryStats::default()
             };
             for (id, client) in &state.clients {
-                stats.instances += client.instance_count();
                 stats.subscriptions += client.subscribed.len();
                 match id.kind() {
                     crate::ClientKind::IpPort => stats.ip_port_clients += 1,

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::ParamError;
+use crate::service::ServiceMeta;
 
 /// Longest namespace id accepted.
 pub const NAMESPACE_LEN_MAX: usize = 64;
@@ -19,6 +20,10 @@ pub const CLUSTER_LEN_MAX: usize = 64;
 pub const IP_LEN_MAX: usize = 128;
 /// Largest weight accepted.
 pub const WEIGHT_MAX: f64 = 10_000.0;
+/// Longest caller-chosen instance id, in bytes. Nacos sets none; a generated id
+/// (`ip#port#cluster#group@@service`) is at most about 840, and an unbounded one would let
+/// one client's record outgrow a cluster message.
+pub const INSTANCE_ID_LEN_MAX: usize = 1_024;
 
 fn illegal(param: &str) -> ParamError {
     ParamError::Illegal {
@@ -159,6 +164,25 @@ pub fn check_metadata(
     Ok(())
 }
 
+/// Caller-chosen instance ids (gRPC): at most [`INSTANCE_ID_LEN_MAX`] bytes.
+pub fn check_instance_id(id: &str) -> Result<(), ParamError> {
+    if id.len() > INSTANCE_ID_LEN_MAX {
+        return Err(too_long("instanceId", INSTANCE_ID_LEN_MAX));
+    }
+    Ok(())
+}
+
+/// Service metadata and selector expression: each at most `len_max` characters, as
+/// instance metadata (otherwise a body-sized map could be stored in every service).
+pub fn check_service_meta(meta: &ServiceMeta, len_max: usize) -> Result<(), ParamError> {
+    check_metadata(&meta.metadata, len_max)?;
+    let expression = meta.selector.expression.as_deref().unwrap_or_default();
+    if expression.chars().count() > len_max {
+        return Err(too_long("selector", len_max));
+    }
+    Ok(())
+}
+
 /// No whitespace, control characters or CJK ideographs (Nacos's "illegal characters").
 fn plain_chars(text: &str) -> bool {
     text.chars()
@@ -172,6 +196,7 @@ fn is_cjk(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::service::Selector;
 
     #[test]
     fn names_follow_nacos_rules() {
@@ -213,5 +238,21 @@ mod tests {
         assert!(check_metadata(&metadata, 1024).is_ok());
         metadata.insert("k2".to_owned(), "v".to_owned());
         assert!(check_metadata(&metadata, 1024).is_err());
+    }
+
+    #[test]
+    fn service_meta_and_instance_ids_are_bounded() {
+        let mut meta = ServiceMeta::default();
+        assert!(check_service_meta(&meta, 8).is_ok());
+        meta.selector = Selector {
+            kind: "label".to_owned(),
+            expression: Some("x".repeat(9)),
+        };
+        assert!(check_service_meta(&meta, 8).is_err());
+        meta.selector = Selector::default();
+        meta.metadata.insert("key".to_owned(), "value!".to_owned());
+        assert!(check_service_meta(&meta, 8).is_err());
+        assert!(check_instance_id(&"i".repeat(INSTANCE_ID_LEN_MAX)).is_ok());
+        assert!(check_instance_id(&"i".repeat(INSTANCE_ID_LEN_MAX + 1)).is_err());
     }
 }

@@ -20,11 +20,11 @@ use distro_cluster::{
     AddressServerConfig, DetectorConfig, DnsLookupConfig, FailurePolicy, FileLookupConfig,
     LookupConfig, MemberAddress, Membership, run_failure_detector, run_lookup, unix_millis,
 };
+use distro_transport_grpc::net::{SharedNetwork, SocketOptions};
 use distro_transport_grpc::{
     ClientConfig, ClusterAuth, ClusterSecret, ClusterService, DistroHandlers, GrpcProber,
     PeerChannels,
 };
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -51,9 +51,11 @@ pub struct Cluster {
 }
 
 /// Starts membership for a node whose HTTP listener is bound at `http_addr`.
+/// The cluster port is bound, and peers are dialed, over `network`.
 pub async fn start(
     config: &Config,
     http_addr: SocketAddr,
+    network: &SharedNetwork,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Cluster> {
     let cluster = &config.cluster;
@@ -84,11 +86,14 @@ pub async fn start(
         membership: &membership,
         auth: &auth,
         distro: &distro,
+        network,
     };
     let mut tasks = vec![serve_cluster_port(config, http_addr, port, &shutdown).await?];
     tasks.extend(lookup.map(|lookup| spawn_lookup(lookup, &membership, &shutdown)));
     // One channel per peer; the Distro transport will share these (same port, same secret).
-    let channels = Arc::new(PeerChannels::new(client_config(cluster), &auth));
+    let channels = Arc::new(
+        PeerChannels::new(client_config(cluster), &auth).with_network(Arc::clone(network)),
+    );
     let faults = Arc::new(Faults::default());
     tasks.push(start_detector(
         cluster,
@@ -264,6 +269,7 @@ async fn serve_cluster_port(
         membership,
         auth,
         distro,
+        network,
     } = port;
     let offset = config.cluster.port_offset;
     let Some(port) = http_addr.port().checked_add(offset) else {
@@ -273,7 +279,12 @@ async fn serve_cluster_port(
         );
     };
     let bind = SocketAddr::new(http_addr.ip(), port);
-    let listener = TcpListener::bind(bind)
+    let options = SocketOptions {
+        nodelay: true,
+        keepalive: None,
+    };
+    let listener = network
+        .bind(&bind.to_string(), options)
         .await
         .with_context(|| format!("binding the cluster port {bind}"))?;
     tracing::info!(cluster_addr = %bind, "cluster gRPC listening");
@@ -291,6 +302,7 @@ struct ClusterPort<'a> {
     membership: &'a Arc<Membership>,
     auth: &'a ClusterAuth,
     distro: &'a DistroHandlers,
+    network: &'a SharedNetwork,
 }
 
 /// Applies a static list now (a bad list fails start-up); hands back any other lookup.

@@ -40,6 +40,13 @@ pub struct ServerConfig {
     pub grpc_port_offset: u16,
     /// Largest HTTP request body accepted, in bytes.
     pub body_len_max: usize,
+    /// Most HTTP connections open at once from one client IP (0 = no limit).
+    pub connections_per_ip_max: usize,
+    /// Requests per second one HTTP connection may keep sending (token bucket refill;
+    /// 0 = no limit).
+    pub request_rate_per_connection: u32,
+    /// Requests one HTTP connection may send in a burst above the rate (bucket size).
+    pub request_burst_per_connection: u32,
     /// Test only: lets `PUT /nacos/v1/ns/operator/faults` cut cluster traffic to chosen peers.
     pub fault_injection: bool,
     /// On SIGTERM/SIGINT, the most time the graceful shutdown may take (readiness off, pending
@@ -54,6 +61,11 @@ impl Default for ServerConfig {
             port: 8848,
             grpc_port_offset: 1000,
             body_len_max: 1024 * 1024,
+            connections_per_ip_max: 1_024,
+            // Far above any real client (the benchmarks send ~1 000/s per connection) but a
+            // cap on one connection's share of the node.
+            request_rate_per_connection: 10_000,
+            request_burst_per_connection: 20_000,
             fault_injection: false,
             drain_ms: 10_000,
         }
@@ -80,6 +92,12 @@ pub struct GrpcConfig {
     pub tcp_keepalive_ms: u64,
     /// Largest inbound message in bytes (Nacos: 10 MiB).
     pub message_len_max: usize,
+    /// Most SDK connections open at once from one client IP (0 = no limit).
+    pub connections_per_ip_max: usize,
+    /// Requests per second one SDK connection may keep sending (0 = no limit).
+    pub request_rate_per_connection: u32,
+    /// Requests one SDK connection may send in a burst above the rate.
+    pub request_burst_per_connection: u32,
     /// Most messages waiting to be written to one connection's stream.
     pub stream_queue_len_max: usize,
     /// On shutdown, how long clients get to acknowledge `ConnectResetRequest` before their
@@ -97,6 +115,9 @@ impl Default for GrpcConfig {
             http2_keepalive_timeout_ms: 20_000,
             tcp_keepalive_ms: 60_000,
             message_len_max: 10 * 1024 * 1024,
+            connections_per_ip_max: 1_024,
+            request_rate_per_connection: 10_000,
+            request_burst_per_connection: 20_000,
             stream_queue_len_max: 1_024,
             reset_grace_ms: 1_000,
         }
@@ -357,6 +378,26 @@ mod tests {
             assert_eq!(config.naming.heart_beat_timeout_ms, 20000);
             assert_eq!(config.naming.ip_delete_timeout_ms, 50000);
             assert_eq!(config.naming.beat_check_interval_ms, 5000);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn limits_are_configurable_from_file_and_environment() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "limits.toml",
+                "[naming]\nservice_instances_max = 10\n[server]\nrequest_rate_per_connection = 0\n",
+            )?;
+            jail.set_env("DISTRO_GRPC__CONNECTIONS_PER_IP_MAX", "3");
+            jail.set_env("DISTRO_NAMING__CLIENT_INSTANCES_MAX", "7");
+            let config =
+                Config::load(Some(Path::new("limits.toml")), Figment::new()).expect("valid config");
+            assert_eq!(config.naming.service_instances_max, 10);
+            assert_eq!(config.naming.client_instances_max, 7);
+            assert_eq!(config.server.request_rate_per_connection, 0);
+            assert_eq!(config.grpc.connections_per_ip_max, 3);
+            assert_eq!(config.server.connections_per_ip_max, 1024, "default kept");
             Ok(())
         });
     }

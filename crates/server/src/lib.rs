@@ -13,6 +13,7 @@ pub mod config;
 mod faults;
 mod grpc;
 mod http;
+pub mod limits;
 mod metrics;
 mod replication;
 mod state;
@@ -22,13 +23,37 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use distro_naming::{Registry, spawn_maintenance};
-use tokio::net::TcpListener;
+use distro_naming::{EventDispatch, Registry, spawn_maintenance};
+use distro_transport_grpc::net::{SharedNetwork, SocketOptions, TokioNetwork};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
+pub use distro_transport_grpc::net;
 pub use state::AppState;
+
+/// What a server runs on: the network it binds and dials, and where registry events are
+/// dispatched. The default is production's: TCP through tokio and a dispatcher thread; a
+/// deterministic simulation supplies its own network and dispatches on a runtime task.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    /// Every listener (HTTP, SDK gRPC, cluster) and every connection to a peer.
+    pub network: SharedNetwork,
+    /// Where the registry's events are dispatched.
+    pub event_dispatch: EventDispatch,
+}
+
+impl Default for Environment {
+    fn default() -> Self {
+        Self {
+            network: TokioNetwork::shared(),
+            event_dispatch: EventDispatch::Thread,
+        }
+    }
+}
+/// Test seam (fuzzing): the HTTP routes over `state`, to drive with `tower::ServiceExt::oneshot`.
+#[doc(hidden)]
+pub use http::router as http_router;
 
 /// A running server: its addresses, its registry, and the handle to stop it.
 pub struct Server {
@@ -36,33 +61,42 @@ pub struct Server {
     grpc_addr: SocketAddr,
     state: AppState,
     distro: distro_core::Distro,
+    minority: Arc<std::sync::atomic::AtomicBool>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Server {
-    /// Binds the listeners and starts serving; returns once the ports are open.
+    /// Binds the listeners and starts serving over TCP; returns once the ports are open.
     pub async fn start(config: Config) -> anyhow::Result<Self> {
+        Self::start_with(config, Environment::default()).await
+    }
+
+    /// As [`Server::start`], on the network and event dispatch of `env`.
+    pub async fn start_with(config: Config, env: Environment) -> anyhow::Result<Self> {
         let shutdown = CancellationToken::new();
         // A start that fails halfway must not leave the tasks it spawned running.
         let abort_on_error = shutdown.clone().drop_guard();
-        let registry = Arc::new(Registry::new(config.naming.clone()));
+        let registry = Arc::new(Registry::with_dispatch(
+            config.naming.clone(),
+            env.event_dispatch,
+        ));
         let metrics = metrics::install_recorder().context("installing the metrics recorder")?;
         let bind = format!("{}:{}", config.server.bind, config.server.port);
-        let listener = TcpListener::bind(&bind)
+        // The HTTP port's sockets keep the operating system's defaults, as before.
+        let listener = env
+            .network
+            .bind(&bind, SocketOptions::default())
             .await
             .with_context(|| format!("binding HTTP {bind}"))?;
         let http_addr = listener.local_addr()?;
         // Membership needs the bound HTTP port (its member address); handlers need membership.
-        let cluster = cluster::start(&config, http_addr, shutdown.clone()).await?;
+        let cluster = cluster::start(&config, http_addr, &env.network, shutdown.clone()).await?;
         let mut replicator =
             replication::Replicator::start(&config, &registry, &cluster, &shutdown);
-        let forwarder = match replicator.mapper() {
-            Some(mapper) => Some(Arc::new(
-                http::Forwarder::new(mapper).context("building the HTTP forwarder")?,
-            )),
-            None => None,
-        };
+        let forwarder = replicator
+            .mapper()
+            .map(|mapper| Arc::new(http::Forwarder::new(mapper, Arc::clone(&env.network))));
         let faults = config
             .server
             .fault_injection
@@ -75,7 +109,7 @@ impl Server {
         tasks.append(&mut replicator.tasks);
         tasks.push(http::serve(listener, state.clone(), shutdown.clone()));
         // The Nacos 2.x SDK front door (HTTP port + grpc_port_offset) and its push engine.
-        let grpc = grpc::start(&state, shutdown.clone())
+        let grpc = grpc::start(&state, &env.network, shutdown.clone())
             .await
             .context("starting gRPC")?;
         tasks.extend(grpc.tasks);
@@ -92,6 +126,7 @@ impl Server {
             grpc_addr: grpc.addr,
             state,
             distro: replicator.distro.clone(),
+            minority: replicator.minority(),
             shutdown,
             tasks,
         })
@@ -111,6 +146,18 @@ impl Server {
     /// The shared state (registry, configuration).
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// The Distro kernel replicating naming clients (loaded, self-preservation, backlogs), for
+    /// tests and the simulation.
+    pub fn distro(&self) -> &distro_core::Distro {
+        &self.distro
+    }
+
+    /// Whether self-preservation holds anything back: the kernel keeps replicas that came
+    /// due, or beat checks pause because this node sees a minority of the cluster.
+    pub fn self_preservation(&self) -> bool {
+        self.distro.is_preserving() || self.minority.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A token that stops the server when cancelled.

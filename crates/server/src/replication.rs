@@ -2,6 +2,7 @@
 //! transport, the bridge from registry events, membership following, and readiness.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use distro_cluster::{MemberState, Membership};
 use distro_core::{
@@ -32,6 +33,8 @@ pub struct Replicator {
     /// The kernel's loops and the membership follower.
     pub tasks: Vec<JoinHandle<()>>,
     standalone: bool,
+    /// Set while this node sees less than half of the cluster (see [`Self::responsibility`]).
+    minority: Arc<AtomicBool>,
 }
 
 impl Replicator {
@@ -65,11 +68,12 @@ impl Replicator {
         let mapper = Arc::new(DistroMapper::new(me, standalone));
         let replication = Replication::install(Arc::clone(registry), distro.clone(), mapper);
         let mut tasks = distro.start(standalone, shutdown.clone());
+        let minority = Arc::new(AtomicBool::new(false));
         if !standalone {
             tasks.push(follow_membership(
                 Arc::clone(&cluster.membership),
-                distro.clone(),
-                Arc::clone(&replication),
+                (distro.clone(), Arc::clone(&replication)),
+                Arc::clone(&minority),
                 shutdown.clone(),
             ));
         }
@@ -78,13 +82,29 @@ impl Replicator {
             replication,
             tasks,
             standalone,
+            minority,
         }
     }
 
-    /// Whether beat checks for an `ip:port` client run here.
+    /// Whether beat checks for an `ip:port` client run here: on its owner, and only while
+    /// the owner sees at least half of the cluster.
+    ///
+    /// A node cut off from the others sees them all DOWN and becomes the owner of every
+    /// `ip:port` client, but the clients keep beating the nodes they reach, so their beats
+    /// never arrive here: expiring them would empty this node's registry, and after the heal
+    /// its deletions would race the live instances on the other nodes (found by the
+    /// simulation, seed 1). Like the kernel's expiry of replicas of DOWN owners, beat checks
+    /// pause while the node is in a minority (self-preservation); they resume, with every
+    /// client's beat clock where the clients left it, once it sees half of the cluster.
     pub fn responsibility(&self) -> Responsibility {
         let replication = Arc::clone(&self.replication);
-        Arc::new(move |id: &ClientId| replication.owns(id))
+        let minority = Arc::clone(&self.minority);
+        Arc::new(move |id: &ClientId| !minority.load(Ordering::Relaxed) && replication.owns(id))
+    }
+
+    /// The flag set while beat checks pause because this node sees a minority.
+    pub fn minority(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.minority)
     }
 
     /// The mapper deciding `ip:port` ownership, for forwarding; `None` when standalone.
@@ -113,14 +133,15 @@ impl Replicator {
 /// owns which `ip:port` client).
 fn follow_membership(
     membership: Arc<Membership>,
-    distro: Distro,
-    replication: Arc<Replication>,
+    (distro, replication): (Distro, Arc<Replication>),
+    minority: Arc<AtomicBool>,
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
     let mut members = membership.subscribe_members();
     tokio::spawn(async move {
         loop {
             apply_members(&membership, &distro, &replication);
+            note_minority(&membership, &minority);
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 changed = members.changed() => if changed.is_err() { return },
@@ -142,6 +163,27 @@ fn apply_members(membership: &Membership, distro: &Distro, replication: &Replica
         .collect();
     distro.set_members(peers, Instant::now());
     replication.rebalance(membership.healthy().to_vec());
+}
+
+/// Sets `minority` when fewer than half of the members (self included) are healthy.
+fn note_minority(membership: &Membership, minority: &AtomicBool) {
+    let healthy = membership.healthy().len();
+    let total = membership.peers().len() + 1;
+    let now_minority = healthy * 2 < total;
+    let was = minority.swap(now_minority, Ordering::Relaxed);
+    if now_minority && !was {
+        tracing::warn!(
+            healthy,
+            total,
+            "self-preservation: this node sees a minority of the cluster; beat checks pause"
+        );
+    } else if was && !now_minority {
+        tracing::info!(
+            healthy,
+            total,
+            "self-preservation released: beat checks resume"
+        );
+    }
 }
 
 fn peer_state(state: MemberState) -> PeerState {
@@ -186,5 +228,44 @@ impl Transport for NoPeers {
         _: &'a str,
     ) -> BoxFuture<'a, Result<Option<SyncItem>, TransportError>> {
         Box::pin(async move { Err(TransportError::Unreachable(peer.to_owned())) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use distro_cluster::{FailurePolicy, ProbeError};
+
+    use super::*;
+
+    /// Regression (simulation seed 1): a node that sees a minority pauses its beat checks
+    /// and resumes them once it sees half of the cluster again.
+    #[test]
+    fn beat_checks_pause_while_in_a_minority() {
+        let me = "10.0.0.1:8848";
+        let peers = ["10.0.0.2:8848", "10.0.0.3:8848"];
+        let membership = Membership::new(me, "1", 0).unwrap();
+        let all: Vec<String> = std::iter::once(me)
+            .chain(peers)
+            .map(str::to_owned)
+            .collect();
+        membership.apply_addresses(&all, 0);
+        let minority = AtomicBool::new(false);
+        note_minority(&membership, &minority);
+        assert!(!minority.load(Ordering::Relaxed), "all UP");
+        let policy = FailurePolicy::default();
+        membership.on_probe_failure(peers[0], &ProbeError::ConnectionRefused, &policy, 1);
+        note_minority(&membership, &minority);
+        assert!(!minority.load(Ordering::Relaxed), "two of three still UP");
+        membership.on_probe_failure(peers[1], &ProbeError::ConnectionRefused, &policy, 1);
+        note_minority(&membership, &minority);
+        assert!(minority.load(Ordering::Relaxed), "alone among three");
+        let info = distro_cluster::MemberInfo {
+            address: peers[1].to_owned(),
+            version: "1".to_owned(),
+            ready: true,
+        };
+        membership.on_probe_success(peers[1], &info, 2);
+        note_minority(&membership, &minority);
+        assert!(!minority.load(Ordering::Relaxed), "two of three UP again");
     }
 }

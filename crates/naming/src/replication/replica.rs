@@ -41,14 +41,10 @@ impl Registry {
             client.native = false;
             client.subscribed = subscribed;
             for (key, entry) in published {
-                state
-                    .services
-                    .entry(key.clone())
-                    .or_insert_with(|| crate::service::ServiceEntry::new(now));
-                if let Some(service) = state.services.get_mut(&key) {
-                    service.publishers.insert(id.clone());
-                    service.last_changed = now;
-                }
+                state.count_instances(&key, entry.instances().len(), 0);
+                let service = state.ensure_service(&key, now);
+                service.publishers.insert(id.clone());
+                service.last_changed = now;
                 changes.client_changed(&id, &key);
                 client.published.insert(key, entry);
             }
@@ -133,7 +129,8 @@ impl State {
         let Some(client) = self.clients.remove(id) else {
             return;
         };
-        for service in client.published.keys() {
+        for (service, published) in &client.published {
+            self.count_instances(service, 0, published.instances().len());
             if let Some(entry) = self.services.get_mut(service) {
                 entry.publishers.remove(id);
                 entry.last_changed = now;

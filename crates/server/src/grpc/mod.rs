@@ -29,7 +29,7 @@ use anyhow::Context;
 use distro_nacos_api::grpc::proto::bi_request_stream_server::BiRequestStreamServer;
 use distro_nacos_api::grpc::proto::request_server::RequestServer;
 use distro_naming::PushEngine;
-use tokio::net::TcpListener;
+use distro_transport_grpc::net::{BoxListener, SharedNetwork, SocketOptions};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
@@ -59,8 +59,12 @@ pub struct GrpcServer {
 }
 
 /// Binds the gRPC port and starts the server, the push engine and the idle detector.
-pub async fn start(state: &AppState, shutdown: CancellationToken) -> anyhow::Result<GrpcServer> {
-    let listener = bind(&state.config).await?;
+pub async fn start(
+    state: &AppState,
+    network: &SharedNetwork,
+    shutdown: CancellationToken,
+) -> anyhow::Result<GrpcServer> {
+    let listener = bind(&state.config, network).await?;
     let addr = listener.local_addr()?;
     let connections = Arc::new(Connections::new(Arc::clone(&state.registry)));
     let sink: Arc<dyn distro_naming::PushSink> = connections.clone();
@@ -79,8 +83,9 @@ pub async fn start(state: &AppState, shutdown: CancellationToken) -> anyhow::Res
     Ok(GrpcServer { addr, tasks })
 }
 
-/// HTTP port + offset; an ephemeral port when the HTTP port is (tests).
-async fn bind(config: &Config) -> anyhow::Result<TcpListener> {
+/// HTTP port + offset; an ephemeral port when the HTTP port is (tests). Accepted sockets get
+/// `TCP_NODELAY` and TCP keepalive (`grpc.tcp_keepalive_ms`, 0 = off).
+async fn bind(config: &Config, network: &SharedNetwork) -> anyhow::Result<BoxListener> {
     let port = if config.server.port == 0 {
         0
     } else {
@@ -91,7 +96,13 @@ async fn bind(config: &Config) -> anyhow::Result<TcpListener> {
             .context("HTTP port + grpc_port_offset exceeds 65535")?
     };
     let address = format!("{}:{port}", config.server.bind);
-    TcpListener::bind(&address)
+    let keepalive_ms = config.grpc.tcp_keepalive_ms;
+    let options = SocketOptions {
+        nodelay: true,
+        keepalive: (keepalive_ms > 0).then(|| Duration::from_millis(keepalive_ms)),
+    };
+    network
+        .bind(&address, options)
         .await
         .with_context(|| format!("binding gRPC {address}"))
 }
@@ -102,9 +113,13 @@ fn millis(ms: u64) -> Option<Duration> {
 
 /// Serves until `shutdown`: then resets every client, closes the streams and waits a
 /// bounded time for the connections to go.
-fn serve(listener: TcpListener, ctx: GrpcContext, shutdown: CancellationToken) -> JoinHandle<()> {
+fn serve(listener: BoxListener, ctx: GrpcContext, shutdown: CancellationToken) -> JoinHandle<()> {
     let config = ctx.state.config.grpc.clone();
-    let incoming = transport::incoming(listener, config.tcp_keepalive_ms, &ctx.connections);
+    let incoming = transport::incoming(
+        listener,
+        &ctx.connections,
+        crate::limits::ConnectionPolicy::grpc(&config),
+    );
     let unary = RequestServer::new(unary::UnaryService::new(ctx.clone()))
         .max_decoding_message_size(config.message_len_max);
     let stream = BiRequestStreamServer::new(bistream::BiStreamService::new(ctx.clone()))

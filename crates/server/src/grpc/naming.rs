@@ -69,15 +69,26 @@ fn batch_register(
     request: &BatchInstanceRequest,
 ) -> Result<BatchInstanceResponse, Failure> {
     let key = params::check_target(&request.target)?;
+    if request.kind != BATCH_REGISTER_INSTANCE {
+        return Err(unsupported(&request.kind));
+    }
+    // A batch larger than a client may hold is refused before its instances are checked.
+    let batch_max = registry.config().client_instances_max;
+    if batch_max > 0 && request.instances.len() > batch_max {
+        let exceeded = distro_naming::LimitExceeded {
+            limit: distro_naming::Limit::ClientInstances,
+            scope: format!("client {}", connection.client_id()),
+            wanted: request.instances.len(),
+            max: batch_max,
+        };
+        return Err(NamingError::from(exceeded).into());
+    }
     let len_max = registry.config().metadata_len_max;
     let specs = request
         .instances
         .iter()
         .map(|instance| params::check_instance(instance, len_max))
         .collect::<Result<Vec<_>, _>>()?;
-    if request.kind != BATCH_REGISTER_INSTANCE {
-        return Err(unsupported(&request.kind));
-    }
     registry.batch_register(Instant::now(), &connection.client_id(), &key, specs)?;
     Ok(BatchInstanceResponse {
         status: ResponseStatus::ok(),

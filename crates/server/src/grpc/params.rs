@@ -68,6 +68,9 @@ pub fn check_instance(
     };
     validate::check_cluster(&cluster)?;
     validate::check_metadata(&instance.metadata, metadata_len_max)?;
+    if let Some(id) = &instance.instance_id {
+        validate::check_instance_id(id)?;
+    }
     Ok(InstanceSpec {
         ip: instance.ip.clone(),
         port,

@@ -78,6 +78,8 @@ impl From<NamingError> for Failure {
             NamingError::ServiceNotFound(_) | NamingError::InstanceNotFound { .. } => {
                 codes::NOT_FOUND
             }
+            // Nacos's code for "over a limit"; the SDK raises it as a NacosException.
+            NamingError::Limit(_) => codes::OVER_THRESHOLD,
             _ => codes::SERVER_ERROR,
         };
         Self::Exception(code, error.to_string())

@@ -1,4 +1,4 @@
-//! Accepted TCP transports: each gets a Nacos connection id, visible to every request on it,
+//! Accepted transports: each gets a Nacos connection id, visible to every request on it,
 //! and a guard that removes the connection the moment the transport is gone.
 //!
 //! tonic copies [`Connected::connect_info`] into each request's extensions, so unary calls
@@ -11,15 +11,15 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use distro_transport_grpc::net::{BoxListener, BoxStream, Incoming};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
 use tokio_stream::{Stream, StreamExt};
-use tonic::transport::server::{Connected, TcpIncoming};
+use tonic::transport::server::Connected;
 
 use crate::grpc::connections::Connections;
 use crate::grpc::setup::SetupGate;
+use crate::limits::{ConnectionLimits, ConnectionPolicy};
 
 /// What every request on one transport knows about it.
 #[derive(Debug, Clone)]
@@ -30,18 +30,21 @@ pub struct TransportInfo {
     pub remote: SocketAddr,
     /// Setup progress of the transport's streams, shared by all its requests.
     pub setup: Arc<SetupGate>,
+    /// The connection's IP slot (freed when the transport and its requests are gone) and
+    /// its request bucket.
+    pub limits: ConnectionLimits,
 }
 
 impl TransportInfo {
-    fn new(remote: SocketAddr) -> Self {
-        let millis = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
+    fn new(remote: SocketAddr, limits: ConnectionLimits) -> Self {
+        // Wall clock through `distro_cluster::clock`, so a simulation's ids replay.
+        let millis = distro_cluster::clock::unix_millis();
         let id = format!("{millis}_{}_{}", remote.ip(), remote.port());
         Self {
             id: Arc::from(id),
             remote,
             setup: Arc::default(),
+            limits,
         }
     }
 }
@@ -60,9 +63,9 @@ impl Drop for TransportGuard {
     }
 }
 
-/// A TCP stream carrying its [`TransportInfo`] and removal guard.
+/// An accepted stream carrying its [`TransportInfo`] and removal guard.
 pub struct TrackedIo {
-    io: TcpStream,
+    io: BoxStream,
     info: TransportInfo,
     _guard: TransportGuard,
 }
@@ -115,29 +118,31 @@ impl AsyncWrite for TrackedIo {
     }
 }
 
-/// Accepted transports with `TCP_NODELAY`, TCP keepalive (`keepalive_ms`, 0 = off) and a
-/// connection id each.
+/// Accepted transports (socket options were set by the listener's network), each with a
+/// connection id.
 pub fn incoming(
-    listener: TcpListener,
-    keepalive_ms: u64,
+    listener: BoxListener,
     connections: &Arc<Connections>,
+    policy: ConnectionPolicy,
 ) -> impl Stream<Item = io::Result<TrackedIo>> + use<> {
-    let keepalive = (keepalive_ms > 0).then(|| Duration::from_millis(keepalive_ms));
     let connections = Arc::downgrade(connections);
-    TcpIncoming::from(listener)
-        .with_nodelay(Some(true))
-        .with_keepalive(keepalive)
-        .map(move |accepted| {
-            let io = accepted?;
-            let info = TransportInfo::new(io.peer_addr()?);
-            let guard = TransportGuard {
-                id: Arc::clone(&info.id),
-                connections: connections.clone(),
-            };
-            Ok(TrackedIo {
-                io,
-                info,
-                _guard: guard,
-            })
-        })
+    Incoming::new(listener).filter_map(move |accepted| {
+        let (io, remote) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => return Some(Err(error)),
+        };
+        // Over its IP's limit: dropping the stream closes it at once (Nacos's connection
+        // control does the same).
+        let limits = policy.admit(remote.ip()).ok()?;
+        let info = TransportInfo::new(remote, limits);
+        let guard = TransportGuard {
+            id: Arc::clone(&info.id),
+            connections: connections.clone(),
+        };
+        Some(Ok(TrackedIo {
+            io,
+            info,
+            _guard: guard,
+        }))
+    })
 }

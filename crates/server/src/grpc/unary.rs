@@ -16,6 +16,7 @@ use crate::grpc::connection::Connection;
 use crate::grpc::naming;
 use crate::grpc::reply::Reply;
 use crate::grpc::transport::TransportInfo;
+use crate::limits::ConnectionLimits;
 
 /// The unary service.
 pub struct UnaryService {
@@ -34,9 +35,13 @@ impl request_server::Request for UnaryService {
     async fn request(&self, request: tonic::Request<Payload>) -> Result<Response<Payload>, Status> {
         let started = StdInstant::now();
         let transport = request.extensions().get::<TransportInfo>().cloned();
+        let limits = connection_limits(&request);
         let payload = request.into_inner();
         let kind = payload_type(&payload);
-        let reply = dispatch(&self.ctx, transport.as_ref(), kind, &payload).await;
+        let reply = match over_rate(limits.as_ref(), kind) {
+            Some(refused) => refused,
+            None => dispatch(&self.ctx, transport.as_ref(), kind, &payload).await,
+        };
         let kind_label = if ClientRequest::is_handled(kind) {
             kind.to_owned()
         } else {
@@ -48,6 +53,30 @@ impl request_server::Request for UnaryService {
             .record(started.elapsed().as_secs_f64());
         Ok(Response::new(reply.payload))
     }
+}
+
+/// The connection's limits, when the transport carries them.
+fn connection_limits(request: &tonic::Request<Payload>) -> Option<ConnectionLimits> {
+    request
+        .extensions()
+        .get::<TransportInfo>()
+        .map(|transport| transport.limits.clone())
+}
+
+/// Takes one request from the connection's rate budget; the refusal when it is spent.
+/// Handshake and health checks are never refused: an SDK whose health check fails drops the
+/// connection and reconnects, which is more load, not less. The connection stays usable.
+fn over_rate(limits: Option<&ConnectionLimits>, kind: &str) -> Option<Reply> {
+    if matches!(kind, "ServerCheckRequest" | "HealthCheckRequest") {
+        return None;
+    }
+    let refused = limits?.check_rate().err()?;
+    // Nacos's TPS refusal: errorCode 503 (OVER_THRESHOLD), "Tps Flow restricted:…".
+    Some(Reply::error(
+        codes::OVER_THRESHOLD,
+        refused.to_string(),
+        None,
+    ))
 }
 
 /// Answers one unary payload; never fails (every problem is an error response).
@@ -138,4 +167,39 @@ fn server_check(transport: Option<&TransportInfo>) -> Reply {
         support_ability_negotiation: true,
     };
     Reply::new(response, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::ConnectionPolicy;
+
+    #[test]
+    fn requests_over_the_rate_get_nacos_tps_refusal_but_health_checks_pass() {
+        let limits = ConnectionPolicy::new(0, 1, 1, "grpc")
+            .admit("127.0.0.1".parse().unwrap())
+            .unwrap();
+        assert!(over_rate(Some(&limits), "InstanceRequest").is_none());
+        let refused = over_rate(Some(&limits), "InstanceRequest").expect("over the rate");
+        assert_eq!(
+            (refused.result_code, refused.error_code),
+            (codes::FAIL, codes::OVER_THRESHOLD)
+        );
+        let body: serde_json::Value =
+            serde_json::from_slice(body_bytes(&refused.payload).unwrap()).unwrap();
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Tps Flow restricted:connection from 127.0.0.1")
+        );
+        assert_eq!(payload_type(&refused.payload), "ErrorResponse");
+        for exempt in ["HealthCheckRequest", "ServerCheckRequest"] {
+            assert!(over_rate(Some(&limits), exempt).is_none());
+        }
+        assert!(
+            over_rate(None, "InstanceRequest").is_none(),
+            "unwired: no limit"
+        );
+    }
 }

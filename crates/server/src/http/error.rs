@@ -4,10 +4,42 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use distro_nacos_api::ErrorCode;
-use distro_naming::{NamingError, ParamError};
+use distro_nacos_api::{ApiResult, ErrorCode};
+use distro_naming::{Limit, NamingError, ParamError};
 
 use crate::http::params::ParamsRejection;
+
+/// A v2 error code with its fixed message: one of [`ErrorCode`], or a Nacos code the wire
+/// models do not list (the capacity codes below).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct V2Code {
+    /// The numeric `code`.
+    pub code: i32,
+    /// The `message` that goes with it.
+    pub message: &'static str,
+}
+
+impl From<ErrorCode> for V2Code {
+    fn from(code: ErrorCode) -> Self {
+        Self {
+            code: code.code(),
+            message: code.message(),
+        }
+    }
+}
+
+/// Nacos's `OVER_CLUSTER_QUOTA`: a capacity limit of this node (instances of a service, a
+/// client or the node, subscriptions, services of the node).
+pub const OVER_CLUSTER_QUOTA: V2Code = V2Code {
+    code: 5031,
+    message: "cluster capacity reach quota",
+};
+
+/// Nacos's `OVER_TENANT_QUOTA`: the services of one namespace (tenant).
+pub const OVER_TENANT_QUOTA: V2Code = V2Code {
+    code: 5033,
+    message: "tenant capacity reach quota",
+};
 
 /// An error with everything both API versions need to answer it.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,7 +47,7 @@ pub struct ApiError {
     /// HTTP status.
     pub status: StatusCode,
     /// v2 error code.
-    pub code: ErrorCode,
+    pub code: V2Code,
     /// v1 body text; v2 `data`.
     pub message: String,
     /// The required parameter that was absent, if that is the error (v2 words it apart).
@@ -24,10 +56,10 @@ pub struct ApiError {
 
 impl ApiError {
     /// An error from its parts.
-    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: impl Into<V2Code>, message: impl Into<String>) -> Self {
         Self {
             status,
-            code,
+            code: code.into(),
             message: message.into(),
             missing: None,
         }
@@ -59,26 +91,35 @@ impl From<ParamError> for ApiError {
 
 impl From<NamingError> for ApiError {
     fn from(error: NamingError) -> Self {
-        let (status, code) = match &error {
+        let (status, code): (StatusCode, V2Code) = match &error {
             NamingError::Param(param) => return param.clone().into(),
             NamingError::ServiceNotFound(_) => {
-                (StatusCode::BAD_REQUEST, ErrorCode::ServiceNotExist)
+                (StatusCode::BAD_REQUEST, ErrorCode::ServiceNotExist.into())
             }
-            NamingError::ServiceAlreadyExists(_) => {
-                (StatusCode::BAD_REQUEST, ErrorCode::ServiceAlreadyExist)
-            }
-            NamingError::ServiceNotEmpty(_) => {
-                (StatusCode::BAD_REQUEST, ErrorCode::ServiceDeleteFailure)
-            }
+            NamingError::ServiceAlreadyExists(_) => (
+                StatusCode::BAD_REQUEST,
+                ErrorCode::ServiceAlreadyExist.into(),
+            ),
+            NamingError::ServiceNotEmpty(_) => (
+                StatusCode::BAD_REQUEST,
+                ErrorCode::ServiceDeleteFailure.into(),
+            ),
             NamingError::InstanceNotFound { .. } => {
-                (StatusCode::NOT_FOUND, ErrorCode::InstanceNotFound)
+                (StatusCode::NOT_FOUND, ErrorCode::InstanceNotFound.into())
             }
             NamingError::ClientDisconnected(_) => {
-                (StatusCode::BAD_REQUEST, ErrorCode::InstanceError)
+                (StatusCode::BAD_REQUEST, ErrorCode::InstanceError.into())
             }
-            NamingError::PersistentUnsupported => {
-                (StatusCode::BAD_REQUEST, ErrorCode::ParameterValidateError)
+            NamingError::PersistentUnsupported => (
+                StatusCode::BAD_REQUEST,
+                ErrorCode::ParameterValidateError.into(),
+            ),
+            // 429, as Nacos answers a request over its limits (and Google's APIs an exhausted
+            // quota); nothing was stored.
+            NamingError::Limit(limit) if limit.limit == Limit::NamespaceServices => {
+                (StatusCode::TOO_MANY_REQUESTS, OVER_TENANT_QUOTA)
             }
+            NamingError::Limit(_) => (StatusCode::TOO_MANY_REQUESTS, OVER_CLUSTER_QUOTA),
         };
         Self::new(status, code, error.to_string())
     }
@@ -134,6 +175,11 @@ impl<E: Into<ApiError>> From<E> for V2Error {
 
 impl IntoResponse for V2Error {
     fn into_response(self) -> Response {
-        (self.0.status, Json(self.0.code.result(self.0.message))).into_response()
+        let body = ApiResult {
+            code: self.0.code.code,
+            message: self.0.code.message.to_owned(),
+            data: self.0.message,
+        };
+        (self.0.status, Json(body)).into_response()
     }
 }

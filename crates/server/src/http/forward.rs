@@ -5,8 +5,14 @@
 //! Unlike Nacos, forwarding is asynchronous with a bounded number in flight (a slow peer
 //! cannot exhaust the server: Nacos #10148), v2 writes are forwarded too, and the loop guard
 //! is the peer's `User-Agent` (`Nacos-Server`), as in Nacos.
+//!
+//! Requests go out through the node's [`Network`][distro_transport_grpc::net::Network] (TCP in
+//! production, the simulated network in the simulation) on a pooled HTTP/1 client.
 
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -16,6 +22,12 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use distro_naming::replication::mapper::DistroMapper;
+use distro_transport_grpc::net::{BoxStream, Connector, SharedNetwork, SocketOptions};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Semaphore;
 
 use crate::http::params::Params;
@@ -28,27 +40,30 @@ const FORWARD_TIMEOUT: Duration = Duration::from_secs(2);
 /// Most forwarded requests in flight at once.
 const FORWARDS_IN_FLIGHT_MAX: usize = 256;
 
+/// The forwarding client: pooled HTTP/1 connections dialed through the node's network.
+type ForwardClient = Client<ForwardConnector, Full<Bytes>>;
+
 /// Sends misrouted writes to their owner.
 pub struct Forwarder {
     mapper: Arc<DistroMapper>,
-    client: reqwest::Client,
+    client: ForwardClient,
     budget: Semaphore,
 }
 
 impl Forwarder {
-    /// A forwarder deciding ownership with `mapper`.
-    pub fn new(mapper: Arc<DistroMapper>) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .timeout(FORWARD_TIMEOUT)
-            .connect_timeout(FORWARD_TIMEOUT)
-            .user_agent(PEER_USER_AGENT)
-            .no_proxy()
-            .build()?;
-        Ok(Self {
+    /// A forwarder deciding ownership with `mapper`, dialing owners over `network`.
+    pub fn new(mapper: Arc<DistroMapper>, network: SharedNetwork) -> Self {
+        let options = SocketOptions {
+            nodelay: true,
+            keepalive: None,
+        };
+        let connector = ForwardConnector(Connector::new(network, options));
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        Self {
             mapper,
             client,
             budget: Semaphore::new(FORWARDS_IN_FLIGHT_MAX),
-        })
+        }
     }
 }
 
@@ -141,37 +156,118 @@ async fn forward(
         .map_or(&parts.uri, |original| &original.0);
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let url = format!("http://{target}{path}");
-    let mut request = forwarder
-        .client
-        .request(parts.method.clone(), url)
-        .body(body);
+    let mut request = axum::http::Request::builder()
+        .method(parts.method.clone())
+        .uri(url)
+        .header(USER_AGENT, PEER_USER_AGENT);
     if let Some(content_type) = parts.headers.get(CONTENT_TYPE) {
         request = request.header(CONTENT_TYPE, content_type.clone());
     }
+    let request = match request.body(Full::new(body)) {
+        Ok(request) => request,
+        Err(error) => return failed(target, &error),
+    };
     metrics::counter!("naming_forwarded_requests_total").increment(1);
-    match request.send().await {
-        Ok(answer) => relay(answer).await,
-        Err(error) => {
-            tracing::warn!(%target, %error, "forwarding to the responsible node failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("Server failed, forwarding to {target}: {error}"),
-            )
-                .into_response()
-        }
+    // One deadline over connect, request and the whole answer, as the old client's timeout.
+    let exchange = async {
+        let answer = forwarder
+            .client
+            .request(request)
+            .await
+            .map_err(|error| error.to_string())?;
+        let (head, body) = answer.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|error| error.to_string())?
+            .to_bytes();
+        Ok::<_, String>((head, body))
+    };
+    match tokio::time::timeout(FORWARD_TIMEOUT, exchange).await {
+        Ok(Ok((head, body))) => relay(head, body),
+        Ok(Err(error)) => failed(target, &error),
+        Err(_) => failed(target, &"timed out"),
     }
 }
 
-async fn relay(answer: reqwest::Response) -> Response {
-    let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let content_type = answer
-        .headers()
+/// The answer to a request whose forwarding failed.
+fn failed(target: &str, error: &dyn std::fmt::Display) -> Response {
+    tracing::warn!(%target, %error, "forwarding to the responsible node failed");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("Server failed, forwarding to {target}: {error}"),
+    )
+        .into_response()
+}
+
+/// The owner's answer, as is: status, content type and body.
+fn relay(head: axum::http::response::Parts, body: Bytes) -> Response {
+    let content_type = head
+        .headers
         .get(CONTENT_TYPE)
         .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
-    let body = answer.bytes().await.unwrap_or_default();
-    let mut response = (status, body).into_response();
+    let mut response = (head.status, body).into_response();
     if let Some(content_type) = content_type {
         response.headers_mut().insert(CONTENT_TYPE, content_type);
     }
     response
+}
+
+/// Dials through the network; its streams say what hyper's pool needs to know of them.
+#[derive(Clone)]
+struct ForwardConnector(Connector);
+
+impl tower::Service<axum::http::Uri> for ForwardConnector {
+    type Response = TokioIo<ForwardIo>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn std::future::Future<Output = io::Result<Self::Response>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: axum::http::Uri) -> Self::Future {
+        let connecting = self.0.call(uri);
+        Box::pin(async move {
+            let io = connecting.await?;
+            Ok(TokioIo::new(ForwardIo(io.into_inner())))
+        })
+    }
+}
+
+/// A stream to an owner.
+struct ForwardIo(BoxStream);
+
+impl Connection for ForwardIo {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+impl AsyncRead for ForwardIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ForwardIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
 }

@@ -19,10 +19,11 @@ use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, put};
-use tokio::net::TcpListener;
+use distro_transport_grpc::net::BoxListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::limits::{ConnectionLimits, ConnectionPolicy, GatedListener};
 use crate::state::AppState;
 
 pub use forward::Forwarder;
@@ -86,6 +87,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/nacos", nacos)
         .route("/metrics", get(ops::prometheus))
+        // Inside record_request, so rate refusals show in the request metrics.
+        .layer(middleware::from_fn(crate::limits::http::rate_limit))
         .layer(middleware::from_fn(record_request))
         .with_state(state)
 }
@@ -166,12 +169,15 @@ fn request_series(route: &str, method: &axum::http::Method) -> RouteSeries {
 
 /// Serves HTTP on `listener` until `shutdown` is cancelled.
 pub fn serve(
-    listener: TcpListener,
+    listener: BoxListener,
     state: AppState,
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
-    let app = router(state);
+    let policy = ConnectionPolicy::http(&state.config.server);
+    let app = router(state).into_make_service_with_connect_info::<ConnectionLimits>();
     tokio::spawn(async move {
+        // Connections over their IP's limit are answered 429 and closed by the gate.
+        let listener = GatedListener::new(HttpListener(listener), policy);
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await;
@@ -179,4 +185,40 @@ pub fn serve(
             tracing::error!(%error, "HTTP server stopped");
         }
     })
+}
+
+/// A [`BoxListener`] as axum's listener: accept errors are retried as axum retries its own
+/// (at once for a failed connection, after a pause for anything else, e.g. out of files).
+struct HttpListener(BoxListener);
+
+impl axum::serve::Listener for HttpListener {
+    type Io = distro_transport_grpc::net::BoxStream;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.0.accept().await {
+                Ok(accepted) => return accepted,
+                Err(error) if is_connection_error(&error) => {}
+                Err(error) => {
+                    tracing::error!(%error, "HTTP accept failed");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
+
+/// Errors that concern one connection, not the listener.
+fn is_connection_error(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
 }

@@ -5,7 +5,6 @@
 //! query costs a copy instead of a clone and a serialisation of every instance.
 
 use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -14,10 +13,9 @@ use distro_naming::{RenderedSelection, ServiceKey, ServiceView};
 use serde_json::{Value, json};
 
 /// Wall-clock milliseconds since the epoch, for `lastRefTime`.
+/// (Through `distro_cluster::clock`, so a simulation sees its own time.)
 pub fn epoch_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    i64::try_from(distro_cluster::clock::unix_millis()).unwrap_or(i64::MAX)
 }
 
 /// The JSON bytes of the `ServiceInfo` an HTTP list query gets (as [`service_info`] would
