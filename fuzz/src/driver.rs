@@ -7,7 +7,7 @@
 use std::fmt::Debug;
 use std::time::{Duration, Instant};
 
-use proptest::strategy::Strategy;
+use proptest::strategy::{BoxedStrategy, Strategy};
 use proptest::test_runner::{
     Config, FileFailurePersistence, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
 };
@@ -99,4 +99,19 @@ where
         stats.elapsed.as_secs_f64()
     );
     stats
+}
+
+/// Sequences of one to five inputs, each mutated (`mutated_only`) or, three times in four,
+/// structured: a failure shrinks to the few inputs that cause it.
+pub fn sequences<I: Debug + Clone + 'static>(
+    structured: BoxedStrategy<I>,
+    mutated: BoxedStrategy<I>,
+    mutated_only: bool,
+) -> BoxedStrategy<Vec<I>> {
+    let one = if mutated_only {
+        mutated
+    } else {
+        proptest::prop_oneof![3 => structured, 1 => mutated].boxed()
+    };
+    proptest::collection::vec(one, 1..6).boxed()
 }

@@ -583,10 +583,5 @@ pub fn check_sequence(_: &(), inputs: Vec<Input>) -> Result<(), TestCaseError> {
 
 /// Sequences of structured and mutated inputs.
 pub fn sequences(mutated_only: bool) -> BoxedStrategy<Vec<Input>> {
-    let one = if mutated_only {
-        mutated().boxed()
-    } else {
-        prop_oneof![3 => structured(), 1 => mutated()].boxed()
-    };
-    proptest::collection::vec(one, 1..6).boxed()
+    crate::driver::sequences(structured().boxed(), mutated().boxed(), mutated_only)
 }
