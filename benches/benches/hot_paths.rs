@@ -159,7 +159,9 @@ impl distro_core::DataProcessor for NullPlugin {
     fn apply(&self, _: &str, _: &str, _: u64, _: &[u8]) -> Result<(), distro_core::ApplyError> {
         Ok(())
     }
-    fn remove(&self, _: &str) {}
+    fn remove(&self, _: &str, _: u64) -> Result<(), distro_core::ApplyError> {
+        Ok(())
+    }
 }
 
 impl distro_core::Transport for NullPlugin {

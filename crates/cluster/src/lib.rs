@@ -13,7 +13,7 @@
 //!   `cluster_member_state_changes_total`.
 
 pub mod address;
-pub mod clock;
+pub use distro_core::clock;
 pub mod detector;
 pub mod lookup;
 pub mod member;

@@ -167,9 +167,14 @@ impl Distro {
     }
 
     /// This node stopped owning a key (responsibility moved); the new owner's sync will
-    /// claim it.
+    /// claim it. Our copy is sent once more (a handover): if nodes disagreed on who owned
+    /// the key, the new owner may hold an older client write, and takes ours.
     pub fn release(&self, key: &str) {
-        self.inner.state.lock().index.release(key, Instant::now());
+        let now = Instant::now();
+        let mut state = self.inner.state.lock();
+        if state.index.release(key, now) {
+            self.mark_all(&mut state, key, now + self.inner.config.sync_delay);
+        }
     }
 
     /// The revision held for a key, live or deleted: a re-created key must start above it.
@@ -314,7 +319,7 @@ impl Distro {
                     .upsert(&item.key, &item.owner, item.revision, item.lease, now);
             }
             None => {
-                self.inner.processor.remove(&item.key);
+                self.inner.processor.remove(&item.key, item.revision)?;
                 state
                     .index
                     .tombstone(&item.key, &item.owner, item.revision, item.lease, now);
@@ -357,11 +362,20 @@ impl Distro {
                 buckets,
                 entries,
             } => {
-                let want = index.reconcile(&owner, &buckets, &entries, now);
-                if want.is_empty() {
+                let reconciled = index.reconcile(&owner, &buckets, &entries, now);
+                drop(state);
+                if !reconciled.hand_back.is_empty() {
+                    tracing::info!(
+                        %owner,
+                        keys = reconciled.hand_back.len(),
+                        "handing back newer copies of keys released here"
+                    );
+                    self.mark_for(&Arc::from(owner.as_str()), &reconciled.hand_back);
+                }
+                if reconciled.want.is_empty() {
                     VerifyResponse::Match
                 } else {
-                    VerifyResponse::Want(want)
+                    VerifyResponse::Want(reconciled.want)
                 }
             }
         }
@@ -372,9 +386,14 @@ impl Distro {
         self.item_for(key, false)
     }
 
-    /// The state of a key as a sync item; `owned_only` skips keys owned elsewhere.
+    /// The state of a key as a sync item; `owned_only` (what the sender sends) skips keys
+    /// owned elsewhere and sends keys released here as ours (a handover, see
+    /// [`Distro::release`]).
     pub(crate) fn item_for(&self, key: &str, owned_only: bool) -> Option<SyncItem> {
-        let entry = self.inner.state.lock().index.get(key).cloned()?;
+        let mut entry = self.inner.state.lock().index.get(key).cloned()?;
+        if owned_only && *entry.owner == *UNOWNED {
+            entry.owner = Arc::clone(&self.inner.me);
+        }
         if owned_only && entry.owner != self.inner.me {
             return None;
         }

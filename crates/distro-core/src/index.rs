@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use crate::digest::{Digest, DigestHasher};
 use crate::message::{Lease, SyncItem};
+use crate::revision;
 
 /// Owner of keys this node released (responsibility moved away) and nobody claimed yet.
 pub const UNOWNED: &str = "";
@@ -116,11 +117,22 @@ impl Index {
     }
 
     /// Whether an incoming item from a peer should be applied.
+    ///
+    /// A key owned here is never overwritten by a remote copy (Nacos #15857), with one
+    /// exception: a transferable key whose remote copy carries a newer client write. Only a
+    /// node that believed it owned the key took that write (nodes disagreed on who is up);
+    /// the write was acknowledged to the client, so it is taken, and the plugin claims the
+    /// key again if this node is still responsible for it.
     pub fn decide(&self, item: &SyncItem) -> Decision {
         match self.entries.get(&item.key) {
             None => Decision::Apply,
             Some(entry) if entry.live && entry.owner == self.me && *item.owner != *self.me => {
-                Decision::OwnedHere
+                let newer_write = revision::stamp(item.revision) > revision::stamp(entry.revision);
+                if item.lease == Lease::Transferable && newer_write {
+                    Decision::Apply
+                } else {
+                    Decision::OwnedHere
+                }
             }
             Some(entry) if supersedes(item.revision, &item.owner, entry) => Decision::Apply,
             Some(_) => Decision::Stale,
@@ -164,15 +176,17 @@ impl Index {
     }
 
     /// Marks a key this node owned as released: nobody owns it until a sync claims it.
-    pub fn release(&mut self, key: &str, now: Instant) {
+    /// Returns whether it was owned here.
+    pub fn release(&mut self, key: &str, now: Instant) -> bool {
         let Some(entry) = self.entries.get(key) else {
-            return;
+            return false;
         };
         if entry.owner != self.me || !entry.live {
-            return;
+            return false;
         }
         let (revision, lease) = (entry.revision, entry.lease);
         self.upsert(key, UNOWNED, revision, lease, now);
+        true
     }
 
     /// Drops a live replica without a tombstone (expiry): if its owner still holds it, the
@@ -227,15 +241,15 @@ impl Index {
             .collect()
     }
 
-    /// Compares the owner's entries of some buckets with ours: returns the keys to ask for
-    /// (absent here or older), and marks ours that the owner no longer lists as orphans.
+    /// Compares the owner's entries of some buckets with ours, and marks ours that the owner
+    /// no longer lists as orphans.
     pub fn reconcile(
         &mut self,
         owner: &str,
         buckets: &[u32],
         theirs: &[(String, u64)],
         now: Instant,
-    ) -> Vec<String> {
+    ) -> Reconciled {
         let listed: HashMap<&str, u64> = theirs.iter().map(|(k, r)| (k.as_str(), *r)).collect();
         let want = theirs
             .iter()
@@ -243,6 +257,17 @@ impl Index {
                 self.entries
                     .get(key)
                     .is_none_or(|e| supersedes(*revision, owner, e))
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        let hand_back = theirs
+            .iter()
+            .filter(|(key, revision)| {
+                self.entries.get(key).is_some_and(|e| {
+                    e.live
+                        && *e.owner == *UNOWNED
+                        && revision::stamp(e.revision) > revision::stamp(*revision)
+                })
             })
             .map(|(key, _)| key.clone())
             .collect();
@@ -257,7 +282,7 @@ impl Index {
             }
         }
         self.renew_buckets(owner, buckets.iter().copied(), now);
-        want
+        Reconciled { want, hand_back }
     }
 
     /// Replicas due for removal and why, given which owners are DOWN since when.
@@ -339,16 +364,31 @@ impl Index {
     }
 }
 
+/// What comparing an owner's entries with ours found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Keys to ask the owner for (absent here or older).
+    pub want: Vec<String>,
+    /// Keys the owner claims at an older client write than the copy released here holds:
+    /// the owner must get ours (a write taken here while both believed they owned it).
+    pub hand_back: Vec<String>,
+}
+
 /// Whether a state `(revision, owner)` is newer than what `held` records.
 ///
-/// A live copy its owner has let go of (released here, or disowned by its owner's verify)
-/// yields to any other owner's claim, whatever the revisions: revisions only order the
-/// states of one owner's lineage, and after a partition the side that kept or regained the
-/// key may be at an equal or lower revision than a copy the other side adopted meanwhile.
-/// Otherwise revisions decide. Equal revisions from different owners happen when two nodes
-/// briefly both take over the same transferable key; a fixed order (a claimed key beats a
-/// released one, then the greater owner address) makes every node settle on the same state.
+/// The client write comes first: a state with a newer [`revision::stamp`] wins, an older
+/// one loses, whoever owns either. Among states of the same write, a live copy its owner
+/// has let go of (released here, or disowned by its owner's verify) yields to any other
+/// owner's claim: after a partition the side that kept or regained the key may have
+/// counted fewer changes than a copy the other side adopted meanwhile. Otherwise revisions
+/// decide. Equal revisions from different owners happen when two nodes briefly both take
+/// over the same transferable key; a fixed order (a claimed key beats a released one, then
+/// the greater owner address) makes every node settle on the same state.
 pub fn supersedes(revision: u64, owner: &str, held: &Entry) -> bool {
+    let (theirs, ours) = (revision::stamp(revision), revision::stamp(held.revision));
+    if theirs != ours {
+        return theirs > ours;
+    }
     let let_go = *held.owner == *UNOWNED || held.orphan_since.is_some();
     if held.live && let_go && *owner != *UNOWNED && *held.owner != *owner {
         return true;
@@ -419,13 +459,49 @@ mod tests {
         assert!(index.get("twin").unwrap().orphan_since.is_some());
         assert_eq!(index.decide(&item("twin", "a", 4)), Decision::Apply);
         assert_eq!(
-            index.reconcile("a", &[0], &[("twin".into(), 3)], now),
+            index.reconcile("a", &[0], &[("twin".into(), 3)], now).want,
             vec!["twin".to_owned()]
         );
         // Its own owner's older states still do not go back in time, nor do deletions revive.
         assert_eq!(index.decide(&item("twin", "p", 3)), Decision::Stale);
         index.tombstone("dead", "p", 5, Lease::Transferable, now);
         assert_eq!(index.decide(&item("dead", "a", 4)), Decision::Stale);
+    }
+
+    /// Regression (simulation seed 14334736817867870816): after a split brain the newest
+    /// client write wins, whoever owns it and however often the other side counted changes.
+    #[test]
+    fn the_newest_client_write_wins_across_owners() {
+        use crate::revision::{changed, written_at};
+        let now = Instant::now();
+        let mut index = Index::new("me", DigestHasher::new(1, 1));
+        let old = written_at(0, 1_000);
+        let new = written_at(old, 2_000);
+        let mut recounted = old;
+        for _ in 0..5 {
+            recounted = changed(recounted);
+        }
+        // A replica holding the newer write refuses the older one, even re-counted.
+        index.upsert("k", "a", new, Lease::Transferable, now);
+        assert_eq!(index.decide(&item("k", "b", recounted)), Decision::Stale);
+        // Released here: a claim of an older write still loses, and the owner gets ours.
+        index.upsert("r", "me", new, Lease::Transferable, now);
+        index.release("r", now);
+        let mut claim = item("r", "b", recounted);
+        claim.lease = Lease::Transferable;
+        assert_eq!(index.decide(&claim), Decision::Stale);
+        let reconciled = index.reconcile("b", &[0], &[("r".into(), recounted)], now);
+        assert_eq!(reconciled.hand_back, vec!["r".to_owned()]);
+        assert!(reconciled.want.is_empty());
+        // Owned here: a newer write of a transferable key is taken, of a bound one never.
+        index.upsert("mine", "me", recounted, Lease::Transferable, now);
+        let mut newer = item("mine", "b", new);
+        newer.lease = Lease::Transferable;
+        assert_eq!(index.decide(&newer), Decision::Apply);
+        newer.revision = changed(recounted);
+        assert_eq!(index.decide(&newer), Decision::OwnedHere, "same write");
+        index.upsert("conn", "me", old, Lease::OwnerBound, now);
+        assert_eq!(index.decide(&item("conn", "b", new)), Decision::OwnedHere);
     }
 
     #[test]
@@ -436,7 +512,7 @@ mod tests {
         index.renew_buckets("stranger", [0, 1], now);
         assert_eq!(
             index.reconcile("stranger", &[2], &[], now),
-            Vec::<String>::new()
+            Reconciled::default()
         );
         assert_eq!(index.renewals().count(), 0);
     }
@@ -450,7 +526,7 @@ mod tests {
         index.upsert("old", "o", 1, Lease::OwnerBound, now);
         index.upsert("extra", "o", 1, Lease::OwnerBound, now);
         let theirs = vec![("same".into(), 1), ("old".into(), 2), ("new".into(), 1)];
-        let mut want = index.reconcile("o", &[0], &theirs, now);
+        let mut want = index.reconcile("o", &[0], &theirs, now).want;
         want.sort();
         assert_eq!(want, vec!["new".to_owned(), "old".to_owned()]);
         assert!(index.get("extra").unwrap().orphan_since.is_some());

@@ -14,11 +14,16 @@
 //! disowned by their owner are removed, unless self-preservation judges it a partition.
 //! A starting node loads a chunked snapshot from a peer before it calls itself loaded.
 //!
-//! Layout: [`DistroConfig`]; `message` (what peers exchange); `digest` and `index` (what the
+//! Which of two states of a key is newer is decided by its [`revision`]: the wall-clock
+//! stamp of its client's last write first, then the count of changes since, so that after
+//! a partition in which two nodes both owned a key the latest client write wins.
+//!
+//! Layout: [`DistroConfig`]; [`clock`] and [`revision`]; `message` (what peers exchange); `digest` and `index` (what the
 //! node knows); `queue` (the delay engine); `members`; `plugin` (traits for the resource
 //! type's storage and processor and for the transport); `engine` (the lock and handlers);
 //! `sender`, `verifier`, `sweeper`, `loader` (the loops).
 
+pub mod clock;
 mod config;
 mod digest;
 mod dump;
@@ -30,6 +35,7 @@ mod message;
 pub mod metrics;
 mod plugin;
 mod queue;
+pub mod revision;
 mod sender;
 mod sweeper;
 mod verifier;

@@ -33,8 +33,9 @@ pub trait DataProcessor: Send + Sync + 'static {
         revision: u64,
         payload: &[u8],
     ) -> Result<(), ApplyError>;
-    /// Removes the key's record.
-    fn remove(&self, key: &str);
+    /// Removes the key's record, deleted at `revision`. An error refuses the deletion (the
+    /// plugin has evidence against it) and changes nothing.
+    fn remove(&self, key: &str, revision: u64) -> Result<(), ApplyError>;
 }
 
 /// A record could not be applied (undecodable or invalid); nothing was changed.

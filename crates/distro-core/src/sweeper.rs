@@ -69,8 +69,13 @@ impl Distro {
                 report.preserved += 1;
                 continue;
             }
+            let revision = state.index.get(&key).map_or(0, |e| e.revision);
+            if let Err(error) = self.inner.processor.remove(&key, revision) {
+                // The plugin has evidence the key is alive (it beats this node): kept.
+                tracing::debug!(%key, %error, "replica removal refused");
+                continue;
+            }
             tracing::debug!(%key, ?reason, "replica removed");
-            self.inner.processor.remove(&key);
             state.index.forget_live(&key);
             report.removed += 1;
             metrics::counter!(m::EXPIRED_CLIENTS_TOTAL, "reason" => reason_label(reason))

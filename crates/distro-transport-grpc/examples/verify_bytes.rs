@@ -34,8 +34,9 @@ impl DataProcessor for Store {
             .insert(key.into(), (revision, Bytes::copy_from_slice(payload)));
         Ok(())
     }
-    fn remove(&self, key: &str) {
+    fn remove(&self, key: &str, _: u64) -> Result<(), ApplyError> {
         self.0.lock().remove(key);
+        Ok(())
     }
 }
 

@@ -210,7 +210,7 @@ impl Registry {
                     touched = true;
                 }
                 if touched {
-                    client.revision += 1;
+                    client.revision = distro_core::revision::written(client.revision);
                     client.last_updated = now;
                     changes.client_changed(&id, key);
                     found = true;

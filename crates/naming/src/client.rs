@@ -114,6 +114,12 @@ pub struct Client {
     /// True for a client whose connection (or HTTP registration) is on this node; false for
     /// a replica received from its owner.
     pub native: bool,
+    /// When this node last received a beat of the client: evidence that it is alive, which a
+    /// peer's expiry of it (made without the beats) does not overrule.
+    pub beat_here_at: Option<Instant>,
+    /// Beat checks count silence from here at the earliest: when this node adopted the
+    /// client or resumed its checks, a full timeout to beat here before it is judged.
+    pub beats_judged_from: Instant,
 }
 
 impl Client {
@@ -126,6 +132,8 @@ impl Client {
             subscribed: ServiceMap::new(),
             last_updated: now,
             native: true,
+            beat_here_at: None,
+            beats_judged_from: now,
         }
     }
 

@@ -64,4 +64,7 @@ pub enum NamingError {
     /// The write would pass a capacity limit.
     #[error(transparent)]
     Limit(#[from] crate::quota::LimitExceeded),
+    /// A peer's state of a client was refused: it drops an instance that beats this node.
+    #[error("contested: {0}")]
+    Contested(String),
 }

@@ -1,12 +1,13 @@
 //! Health of `ip:port` clients: beats in, periodic beat checks and idle-client expiry.
 
+use distro_core::revision;
 use tokio::time::Instant;
 
 use crate::client::{ClientId, ClientKind};
 use crate::instance::{BeatTimeouts, InstanceRecord, InstanceSpec};
 use crate::names::ServiceKey;
 use crate::registry::Registry;
-use crate::state::{Changes, State};
+use crate::state::{Cause, Changes, State};
 
 /// What a beat found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +36,32 @@ impl Registry {
     pub fn beat(&self, now: Instant, service: &ServiceKey, ip: &str, port: u16) -> BeatOutcome {
         let id = ClientId::ip_port(ip, port);
         self.mutate(|state, changes| apply_beat(state, now, &id, service, ip, port, changes))
+    }
+
+    /// A beat this node passes on to the instance's owner: not applied here (the owner
+    /// judges health), but noted as evidence that the instance is alive, so that an expiry
+    /// made by a node that did not get the beats is contested here (see
+    /// `replication::replica`). Does nothing for an instance not held here.
+    pub fn note_passing_beat(&self, now: Instant, service: &ServiceKey, ip: &str, port: u16) {
+        let id = ClientId::ip_port(ip, port);
+        self.mutate(|state, _| {
+            let Some(client) = state.clients.get_mut(&id) else {
+                return;
+            };
+            let Some(published) = client.published.get_mut(service) else {
+                return;
+            };
+            let mut held = false;
+            for record in published.instances_mut() {
+                if &*record.ip == ip && record.port == port {
+                    record.last_beat = now;
+                    held = true;
+                }
+            }
+            if held {
+                client.beat_here_at = Some(now);
+            }
+        });
     }
 
     /// A full beat: like [`Registry::beat`], but an unknown instance is registered from the
@@ -75,6 +102,26 @@ impl Registry {
             }
             report
         })
+    }
+
+    /// Gives every `ip:port` client a fresh beat clock: checks count silence from `now`.
+    ///
+    /// Called when beat checks resume after a pause (self-preservation released): while
+    /// the node was cut off, clients kept beating the nodes they could reach, so the beat
+    /// times held here say nothing about whether they are alive. Without this, the first
+    /// check after a heal expired every client that beat elsewhere (simulation seed
+    /// 14334736817867870816), and its deletions then removed live instances everywhere.
+    pub fn restart_beat_clocks(&self, now: Instant) {
+        self.mutate(|state, _| {
+            let ip_port = state
+                .clients
+                .values_mut()
+                .filter(|c| c.id.kind() == ClientKind::IpPort);
+            for client in ip_port {
+                client.last_updated = now;
+                client.beats_judged_from = now;
+            }
+        });
     }
 
     /// Removes idle `ip:port` clients this node is responsible for: those without instances
@@ -148,8 +195,9 @@ fn apply_beat(
     let Some(interval_ms) = interval_ms else {
         return BeatOutcome::UnknownInstance;
     };
+    client.beat_here_at = Some(now);
     if revived {
-        client.revision += 1;
+        client.revision = revision::changed(client.revision);
         touch_service(state, service, now);
         changes.client_changed(id, service);
     }
@@ -167,7 +215,7 @@ fn overdue_clients(
         .filter(|c| c.id.kind() == ClientKind::IpPort && responsible(&c.id))
         .filter(|c| {
             c.published.values().flat_map(|p| p.instances()).any(|r| {
-                let silent = silence_ms(r, now);
+                let silent = silence_ms(r, c.beats_judged_from, now);
                 (r.healthy && silent > u128::from(r.timeouts.unhealthy_ms))
                     || silent > u128::from(r.timeouts.delete_ms)
             })
@@ -176,8 +224,11 @@ fn overdue_clients(
         .collect()
 }
 
-fn silence_ms(record: &InstanceRecord, now: Instant) -> u128 {
-    now.saturating_duration_since(record.last_beat).as_millis()
+/// How long an instance has been silent as beat checks judge it: since its last beat, or
+/// since its client's checks started here if that is later.
+fn silence_ms(record: &InstanceRecord, judged_from: Instant, now: Instant) -> u128 {
+    now.saturating_duration_since(record.last_beat.max(judged_from))
+        .as_millis()
 }
 
 fn check_client(
@@ -193,9 +244,10 @@ fn check_client(
     };
     let mut flipped = Vec::new();
     let mut expired = Vec::new();
+    let judged_from = client.beats_judged_from;
     for (service, published) in &mut client.published {
         for record in published.instances_mut() {
-            let silent = silence_ms(record, now);
+            let silent = silence_ms(record, judged_from, now);
             let BeatTimeouts {
                 unhealthy_ms,
                 delete_ms,
@@ -212,14 +264,14 @@ fn check_client(
         }
     }
     if !flipped.is_empty() {
-        client.revision += 1;
+        client.revision = revision::changed(client.revision);
     }
     for service in flipped {
         touch_service(state, &service, now);
         changes.client_changed(id, &service);
     }
     for service in expired {
-        if state.unpublish(now, id, &service, changes) {
+        if state.unpublish((now, Cause::Owner), id, &service, changes) {
             report.expired += 1;
         }
     }

@@ -18,7 +18,7 @@ use crate::events::{EventBus, EventDispatch, NamingEvent};
 use crate::instance::{InstanceRecord, InstanceSpec};
 use crate::names::ServiceKey;
 use crate::quota::{Limit, Quotas};
-use crate::state::{Changes, State};
+use crate::state::{Cause, Changes, State};
 use crate::view::ServiceView;
 
 /// Counts for `/operator/metrics` and `/metrics`.
@@ -195,7 +195,9 @@ impl Registry {
 
     /// Removes `client`'s entry for `service`; false when it had none.
     pub fn deregister(&self, now: Instant, client: &ClientId, service: &ServiceKey) -> bool {
-        self.mutate(|state, changes| state.unpublish(now, client, service, changes))
+        self.mutate(|state, changes| {
+            state.unpublish((now, Cause::Client), client, service, changes)
+        })
     }
 
     /// Adds a connection client (idempotent).

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use distro_core::revision;
 use tokio::time::Instant;
 
 use crate::client::{Client, ClientId, ClientKind, Published, Subscriber};
@@ -45,6 +46,26 @@ pub(crate) struct State {
     service_instances: HashMap<ServiceKey, usize>,
     /// Services per namespace.
     namespace_services: HashMap<Arc<str>, usize>,
+}
+
+/// Who made a change to a client: the client itself (a write that outranks, after a split
+/// brain, whatever owners did before it), or its owner on its behalf (beat checks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// Register, update, deregister.
+    Client,
+    /// Health flips and expiry by the owner's beat checks.
+    Owner,
+}
+
+impl Cause {
+    /// The client's revision after a change with this cause.
+    pub fn next_revision(self, previous: u64) -> u64 {
+        match self {
+            Self::Client => revision::written(previous),
+            Self::Owner => revision::changed(previous),
+        }
+    }
 }
 
 impl State {
@@ -196,7 +217,7 @@ impl State {
             .published
             .insert(service.clone(), published)
             .map_or(0, |old| old.instances().len());
-        client.revision += 1;
+        client.revision = revision::written(client.revision);
         client.last_updated = now;
         self.count_instances(&service, new_len, old_len);
         let entry = self.ensure_service(&service, now);
@@ -209,7 +230,7 @@ impl State {
     /// Removes what `client` publishes for `service`; false when it published nothing there.
     pub fn unpublish(
         &mut self,
-        now: Instant,
+        (now, cause): (Instant, Cause),
         id: &ClientId,
         service: &ServiceKey,
         changes: &mut Changes,
@@ -221,7 +242,7 @@ impl State {
         let Some(removed) = client.published.remove(service) else {
             return false;
         };
-        client.revision += 1;
+        client.revision = cause.next_revision(client.revision);
         self.count_instances(service, 0, removed.instances().len());
         if let Some(entry) = self.services.get_mut(service) {
             entry.publishers.remove(id);

@@ -34,7 +34,10 @@ async fn register_update_deregister_bump_revision() {
     let now = Instant::now();
     let service = svc("orders");
     let client = register(&reg, now, &service, "10.0.0.1", 8080);
-    assert_eq!(reg.client_revision(&client), Some(1));
+    // Client writes are stamped with the wall clock (see distro_core::revision): each one
+    // outranks the last.
+    let first = reg.client_revision(&client).unwrap();
+    assert!(distro_core::revision::stamp(first) > 0);
     assert_eq!(reg.view(&service).hosts.len(), 1);
 
     let patch = InstancePatch {
@@ -44,7 +47,8 @@ async fn register_update_deregister_bump_revision() {
     };
     reg.update_instance(now, &service, ("10.0.0.1", 8080, "DEFAULT"), patch)
         .unwrap();
-    assert_eq!(reg.client_revision(&client), Some(2));
+    let updated = reg.client_revision(&client).unwrap();
+    assert!(distro_core::revision::stamp(updated) > distro_core::revision::stamp(first));
     let found = reg
         .find_instance(&service, "10.0.0.1", 8080, "DEFAULT")
         .unwrap();
@@ -55,13 +59,14 @@ async fn register_update_deregister_bump_revision() {
     );
 
     assert!(reg.deregister(now, &client, &service));
-    assert_eq!(reg.client_revision(&client), Some(3));
+    let deregistered = reg.client_revision(&client).unwrap();
+    assert!(distro_core::revision::stamp(deregistered) > distro_core::revision::stamp(updated));
     assert!(reg.view(&service).hosts.is_empty());
     assert!(
         !reg.deregister(now, &client, &service),
         "second deregister is a no-op"
     );
-    assert_eq!(reg.client_revision(&client), Some(3));
+    assert_eq!(reg.client_revision(&client), Some(deregistered));
 }
 
 #[tokio::test(start_paused = true)]

@@ -93,6 +93,7 @@ fn node(me: &str, net: &Arc<Net>, shutdown: &CancellationToken) -> Node {
     });
     let config = DistroConfig {
         verify_interval: Duration::from_secs(3600),
+        sync_retry_delay: Duration::from_millis(100),
         ..DistroConfig::default()
     };
     let distro = Distro::new(
@@ -130,12 +131,29 @@ async fn settle() {
 }
 
 fn pair(shutdown: &CancellationToken) -> (Node, Node) {
+    let (a, b, _) = pair_on_net(shutdown);
+    (a, b)
+}
+
+/// Two nodes and the network between them, which a test can cut and heal.
+fn pair_on_net(shutdown: &CancellationToken) -> (Node, Node, Arc<Net>) {
     let net = Arc::new(Net::default());
     let a = node(A, &net, shutdown);
     let b = node(B, &net, shutdown);
     a.distro.mark_loaded();
     b.distro.mark_loaded();
-    (a, b)
+    (a, b, net)
+}
+
+impl Net {
+    /// Cuts every link; returns what `heal` needs to restore them.
+    fn cut(&self) -> HashMap<String, Distro> {
+        std::mem::take(&mut *self.nodes.lock())
+    }
+
+    fn heal(&self, nodes: HashMap<String, Distro>) {
+        self.nodes.lock().extend(nodes);
+    }
 }
 
 /// An `ip:port` whose hash maps to `owner` in the two-node list.
@@ -273,4 +291,60 @@ async fn ip_port_clients_move_to_the_next_owner_when_theirs_goes_down() {
     settle().await;
     assert_eq!(b.registry.view(&service).hosts[0].weight, 5.0);
     shutdown.cancel();
+}
+
+/// B, cut off from A, takes over A's `ip:port` client and counts changes to it (adoption,
+/// health flips); the client writes through whichever node it reaches. After the heal the
+/// newest client write wins on both nodes, wherever it was made, and A owns the client
+/// again (regression: simulation seed 14334736817867870816, where counted changes won).
+#[tokio::test]
+async fn after_a_split_brain_the_newest_client_write_wins() {
+    for write_on_b in [false, true] {
+        let shutdown = CancellationToken::new();
+        let (a, b, net) = pair_on_net(&shutdown);
+        let service = ServiceKey::new("", "", "pay");
+        let (ip, port) = tag_owned_by(a.replication.mapper());
+        let id = ClientId::ip_port(&ip, port);
+        a.registry
+            .register(
+                Instant::now(),
+                &id,
+                &service,
+                InstanceSpec::new(ip.clone(), port),
+            )
+            .unwrap();
+        settle().await;
+        assert_eq!(b.registry.view(&service).hosts.len(), 1);
+
+        let links = net.cut();
+        b.replication.rebalance(vec![B.into()]);
+        settle().await;
+        assert!(b.distro.owns(id.as_str()), "B adopted the client");
+        for _ in 0..3 {
+            b.registry.adopt(Instant::now(), &id, 0).unwrap();
+        }
+        sleep(Duration::from_millis(5)).await;
+        let mut spec = InstanceSpec::new(ip.clone(), port);
+        spec.weight = 7.0;
+        let writer = if write_on_b { &b } else { &a };
+        writer
+            .registry
+            .register(Instant::now(), &id, &service, spec)
+            .unwrap();
+        settle().await;
+
+        net.heal(links);
+        b.replication.rebalance(vec![A.into(), B.into()]);
+        settle().await;
+        for (name, node) in [("A", &a), ("B", &b)] {
+            assert_eq!(
+                node.registry.view(&service).hosts[0].weight,
+                7.0,
+                "write on B: {write_on_b}; node {name} holds the newest write"
+            );
+        }
+        assert!(a.distro.owns(id.as_str()), "A owns the client again");
+        assert!(!b.distro.owns(id.as_str()));
+        shutdown.cancel();
+    }
 }

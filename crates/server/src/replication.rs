@@ -141,7 +141,11 @@ fn follow_membership(
     tokio::spawn(async move {
         loop {
             apply_members(&membership, &distro, &replication);
-            note_minority(&membership, &minority);
+            if note_minority(&membership, &minority) == Some(false) {
+                // Beat checks resume: clients beat other nodes meanwhile, so each gets a
+                // full timeout to beat here (or be forwarded here) before it is judged.
+                replication.registry().restart_beat_clocks(Instant::now());
+            }
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 changed = members.changed() => if changed.is_err() { return },
@@ -166,7 +170,8 @@ fn apply_members(membership: &Membership, distro: &Distro, replication: &Replica
 }
 
 /// Sets `minority` when fewer than half of the members (self included) are healthy.
-fn note_minority(membership: &Membership, minority: &AtomicBool) {
+/// Returns the new value when it changed.
+fn note_minority(membership: &Membership, minority: &AtomicBool) -> Option<bool> {
     let healthy = membership.healthy().len();
     let total = membership.peers().len() + 1;
     let now_minority = healthy * 2 < total;
@@ -184,6 +189,7 @@ fn note_minority(membership: &Membership, minority: &AtomicBool) {
             "self-preservation released: beat checks resume"
         );
     }
+    (now_minority != was).then_some(now_minority)
 }
 
 fn peer_state(state: MemberState) -> PeerState {
@@ -250,14 +256,14 @@ mod tests {
             .collect();
         membership.apply_addresses(&all, 0);
         let minority = AtomicBool::new(false);
-        note_minority(&membership, &minority);
-        assert!(!minority.load(Ordering::Relaxed), "all UP");
+        assert_eq!(note_minority(&membership, &minority), None, "all UP");
+        assert!(!minority.load(Ordering::Relaxed));
         let policy = FailurePolicy::default();
         membership.on_probe_failure(peers[0], &ProbeError::ConnectionRefused, &policy, 1);
-        note_minority(&membership, &minority);
+        assert_eq!(note_minority(&membership, &minority), None);
         assert!(!minority.load(Ordering::Relaxed), "two of three still UP");
         membership.on_probe_failure(peers[1], &ProbeError::ConnectionRefused, &policy, 1);
-        note_minority(&membership, &minority);
+        assert_eq!(note_minority(&membership, &minority), Some(true));
         assert!(minority.load(Ordering::Relaxed), "alone among three");
         let info = distro_cluster::MemberInfo {
             address: peers[1].to_owned(),
@@ -265,7 +271,11 @@ mod tests {
             ready: true,
         };
         membership.on_probe_success(peers[1], &info, 2);
-        note_minority(&membership, &minority);
+        assert_eq!(
+            note_minority(&membership, &minority),
+            Some(false),
+            "released: the caller restarts the beat clocks"
+        );
         assert!(!minority.load(Ordering::Relaxed), "two of three UP again");
     }
 }

@@ -1190,9 +1190,10 @@ async fn after_a_partition_heals_every_node_converges_within_two_verify_rounds()
         }
     };
     println!("converged {converged:?} after the heal (bound {bound:?})");
-    // The node responsible for a client after the heal decides its state: the updates A
-    // and C made to their own clients survive; the update A made to B's client while it
-    // had adopted it is replaced by B's state (every node agrees, checked above).
+    // The newest client write wins, wherever it was made: the updates A and C made to their
+    // own clients survive, and so do the two A made to B's client while it had adopted it
+    // (acknowledged to the client, and newer than anything B held; every node agrees,
+    // checked above). Before revisions carried the write's stamp, B's older state won.
     let hosts = cluster.hosts(a, "part-svc").await.unwrap();
     let side_of = |tag: String| {
         hosts
@@ -1202,7 +1203,10 @@ async fn after_a_partition_heals_every_node_converges_within_two_verify_rounds()
     };
     assert_eq!(side_of(format!("{a_ip}:{a_port}")), Some(Value::from("a")));
     assert_eq!(side_of(format!("{c_ip}:{c_port}")), Some(Value::from("bc")));
-    assert_eq!(side_of(format!("{b_ip}:{b_port}")), Some(Value::Null));
+    assert_eq!(
+        side_of(format!("{b_ip}:{b_port}")),
+        Some(Value::from("minority-2"))
+    );
 
     // And it stays converged (ownership settles back, orphans are resolved): watched for
     // a few more verify rounds.

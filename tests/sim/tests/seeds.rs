@@ -16,6 +16,14 @@ const FIXED: [u64; 4] = [
     4_354_685_564_936_845_355,  // 5 nodes: Partition([1, 2, 3], [0, 4]), Isolate(3), Crash(3)
 ];
 
+/// Seeds that once failed, run by every `cargo test` after the fix of what they found:
+/// split views of who is up (partition merge, RELIABILITY.md bug 3).
+const REGRESSIONS: [u64; 3] = [
+    14_334_736_817_867_870_816, // 3 nodes: Isolate(1), a lone isolation
+    4_990_025_626_469_012_731, // 4 nodes: Partition([1, 2], [0, 3]), two halves both checking beats
+    4_204_702_121_588_007_086, // 4 nodes: OneWay(2, 0)
+];
+
 fn run_and_report(seed: u64) -> Outcome {
     let started = Instant::now();
     let outcome = run_seed(seed);
@@ -74,6 +82,13 @@ fn fixed_seed_crash_latency_one_way() {
 #[test]
 fn fixed_seed_five_nodes_partition_isolate_crash() {
     fixed(FIXED[3]);
+}
+
+#[test]
+fn regression_seeds_of_the_partition_merge() {
+    for seed in REGRESSIONS {
+        fixed(seed);
+    }
 }
 
 #[test]

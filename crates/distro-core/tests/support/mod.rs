@@ -45,8 +45,9 @@ impl DataProcessor for Store {
             .insert(key.to_owned(), (revision, Bytes::copy_from_slice(payload)));
         Ok(())
     }
-    fn remove(&self, key: &str) {
+    fn remove(&self, key: &str, _: u64) -> Result<(), ApplyError> {
         self.data.lock().remove(key);
+        Ok(())
     }
 }
 

@@ -49,6 +49,11 @@ impl Replication {
         &self.mapper
     }
 
+    /// The registry replicated.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
     /// Whether this node owns a client: connection clients when connected here, `ip:port`
     /// clients when the mapper says so.
     pub fn owns(&self, id: &ClientId) -> bool {
@@ -80,7 +85,8 @@ impl Replication {
                     .local_upsert(id.as_str(), revision, lease_of(id));
             }
             NamingEvent::ClientRemoved(id) if self.distro.owns(id.as_str()) => {
-                let revision = self.distro.revision_floor(id.as_str()).unwrap_or(0) + 1;
+                let floor = self.distro.revision_floor(id.as_str()).unwrap_or(0);
+                let revision = distro_core::revision::changed(floor);
                 self.distro
                     .local_delete(id.as_str(), revision, lease_of(id));
             }

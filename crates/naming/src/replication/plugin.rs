@@ -49,8 +49,9 @@ impl DataProcessor for ClientDataPlugin {
             .map_err(|e| ApplyError(e.to_string()))
     }
 
-    fn remove(&self, key: &str) {
+    fn remove(&self, key: &str, revision: u64) -> Result<(), ApplyError> {
         self.registry
-            .disconnect(Instant::now(), &ClientId::new(key));
+            .remove_record(Instant::now(), &ClientId::new(key), revision)
+            .map_err(|e| ApplyError(e.to_string()))
     }
 }

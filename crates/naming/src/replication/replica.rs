@@ -22,24 +22,30 @@ impl Registry {
 
     /// Replaces a client with a peer's record, in one step: every service it published
     /// before and not now is withdrawn, every instance is replaced. The record is checked
-    /// like a local registration; a bad one changes nothing.
+    /// like a local registration; a bad one changes nothing, nor does one that drops an
+    /// instance beating this node (see [`contest`]).
     pub fn apply_record(&self, now: Instant, record: &ClientRecord) -> Result<(), NamingError> {
         let id = ClientId::new(record.id.as_str());
         let mut published = Vec::with_capacity(record.services.len());
         for service in &record.services {
             published.push(self.published_from(service, now)?);
         }
-        self.mutate(|state, changes| {
-            let subscribed = state
-                .clients
-                .get(&id)
-                .map(|c| c.subscribed.clone())
-                .unwrap_or_default();
-            state.remove_client_quietly(now, &id, changes);
+        self.mutate(move |state, changes| {
+            let old = state.clients.get(&id);
+            if let Some(reason) = old.and_then(|old| contest(old, record.revision, &published, now))
+            {
+                return Err(NamingError::Contested(reason));
+            }
             let mut client = Client::new(id.clone(), now);
+            if let Some(old) = old {
+                client.subscribed = old.subscribed.clone();
+                client.beat_here_at = old.beat_here_at;
+                client.beats_judged_from = old.beats_judged_from;
+                keep_beat_times(old, &mut published);
+            }
+            state.remove_client_quietly(now, &id, changes);
             client.revision = record.revision;
             client.native = false;
-            client.subscribed = subscribed;
             for (key, entry) in published {
                 state.count_instances(&key, entry.instances().len(), 0);
                 let service = state.ensure_service(&key, now);
@@ -50,8 +56,29 @@ impl Registry {
             }
             changes.clients.push(id.clone());
             state.clients.insert(id, client);
-        });
-        Ok(())
+            Ok(())
+        })
+    }
+
+    /// Removes a client a peer deleted at `revision`, unless it beats this node (see
+    /// [`contest`]).
+    pub fn remove_record(
+        &self,
+        now: Instant,
+        id: &ClientId,
+        revision: u64,
+    ) -> Result<(), NamingError> {
+        self.mutate(|state, changes| {
+            if let Some(reason) = state
+                .clients
+                .get(id)
+                .and_then(|old| contest(old, revision, &[], now))
+            {
+                return Err(NamingError::Contested(reason));
+            }
+            state.remove_client(now, id, changes);
+            Ok(())
+        })
     }
 
     /// Takes over an `ip:port` client this node just became responsible for: a new
@@ -60,14 +87,10 @@ impl Registry {
     pub fn adopt(&self, now: Instant, id: &ClientId, floor: u64) -> Option<u64> {
         self.mutate(|state, changes| {
             let client = state.clients.get_mut(id)?;
-            client.revision = client.revision.max(floor) + 1;
+            client.revision = distro_core::revision::changed(client.revision.max(floor));
             client.native = true;
             client.last_updated = now;
-            for published in client.published.values_mut() {
-                for record in published.instances_mut() {
-                    record.last_beat = now;
-                }
-            }
+            client.beats_judged_from = now;
             changes.clients.push(id.clone());
             Some(client.revision)
         })
@@ -140,6 +163,75 @@ impl State {
     }
 }
 
+/// Why a peer's state of a client (`incoming` publications, empty for a deletion) must not
+/// replace ours, if it must not: it drops an instance that beat this node within its
+/// unhealthy timeout, and carries no newer client write than ours.
+///
+/// Such a state comes from a node that judged the instance silent because the beats came
+/// here instead: nodes disagreed on who owned the client (a partition, one-way loss). The
+/// beats prove the instance alive, so the expiry is refused; the instance stays listed here,
+/// and its next beat, now forwarded to the owner, restores it there (by a full beat, or by
+/// the re-registration a 20404 asks for). A deregistration is a client write and is never
+/// refused. Found by the simulation (seed 7288707563483517685).
+fn contest(
+    local: &Client,
+    incoming_revision: u64,
+    incoming: &[(ServiceKey, Published)],
+    now: Instant,
+) -> Option<String> {
+    use distro_core::revision::stamp;
+    if stamp(incoming_revision) > stamp(local.revision) {
+        return None;
+    }
+    let beat_here = local.beat_here_at?;
+    let recent = |since: Instant, record: &InstanceRecord| {
+        now.saturating_duration_since(since).as_millis() <= u128::from(record.timeouts.unhealthy_ms)
+    };
+    let kept = |service: &ServiceKey, record: &InstanceRecord| {
+        incoming.iter().any(|(key, published)| {
+            key == service
+                && published
+                    .instances()
+                    .iter()
+                    .any(|r| r.is_at(&record.ip, record.port, &record.cluster))
+        })
+    };
+    local.published.iter().find_map(|(service, published)| {
+        published
+            .instances()
+            .iter()
+            .find(|r| recent(beat_here, r) && recent(r.last_beat, r) && !kept(service, r))
+            .map(|r| {
+                format!(
+                    "{}:{} of {} beat this node {} ms ago; a peer's expiry of it is refused",
+                    r.ip,
+                    r.port,
+                    service.grouped_name(),
+                    now.saturating_duration_since(r.last_beat).as_millis()
+                )
+            })
+    })
+}
+
+/// Instances a peer's record keeps get the beat times they had here (a replica's beat time
+/// says when this node last heard of them; resetting it would forge evidence of beats).
+fn keep_beat_times(old: &Client, incoming: &mut [(ServiceKey, Published)]) {
+    for (service, published) in incoming {
+        let Some(before) = old.published.get(service) else {
+            continue;
+        };
+        for record in published.instances_mut() {
+            if let Some(was) = before
+                .instances()
+                .iter()
+                .find(|r| r.is_at(&record.ip, record.port, &record.cluster))
+            {
+                record.last_beat = was.last_beat;
+            }
+        }
+    }
+}
+
 fn instance_from(
     data: &InstanceData,
     key: &ServiceKey,
@@ -191,5 +283,104 @@ fn to_data(record: &InstanceRecord) -> InstanceData {
         enabled: record.enabled,
         metadata: Arc::unwrap_or_clone(Arc::clone(&record.metadata)),
         instance_id: record.instance_id.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use distro_core::revision::{changed, written};
+
+    use super::*;
+    use crate::NamingConfig;
+
+    fn registered(now: Instant) -> (Registry, ClientId, ServiceKey) {
+        let registry = Registry::new(NamingConfig::default());
+        let id = ClientId::ip_port("10.0.0.1", 80);
+        let service = ServiceKey::new("", "", "orders");
+        registry
+            .register(now, &id, &service, InstanceSpec::new("10.0.0.1", 80))
+            .unwrap();
+        (registry, id, service)
+    }
+
+    /// A peer's copy after its owner expired the instance: same client write, no services.
+    fn expired_elsewhere(registry: &Registry, id: &ClientId) -> ClientRecord {
+        let mut record = registry.client_record(id).unwrap();
+        record.services.clear();
+        record.revision = changed(changed(record.revision));
+        record
+    }
+
+    /// Regression (simulation seeds 7288707563483517685, 4990025626469012731): a node the
+    /// instance beats (or beats through) refuses a peer's expiry made without those beats.
+    #[tokio::test(start_paused = true)]
+    async fn an_expiry_made_without_the_beats_is_contested() {
+        let start = Instant::now();
+        let (registry, id, service) = registered(start);
+        let now = start + Duration::from_secs(20);
+        registry.note_passing_beat(now, &service, "10.0.0.1", 80);
+        let record = expired_elsewhere(&registry, &id);
+        let refused = registry.apply_record(now, &record);
+        assert!(
+            matches!(refused, Err(NamingError::Contested(_))),
+            "{refused:?}"
+        );
+        assert_eq!(registry.view(&service).hosts.len(), 1, "still listed");
+        let deleted = registry.remove_record(now, &id, record.revision);
+        assert!(matches!(deleted, Err(NamingError::Contested(_))));
+        assert_eq!(registry.view(&service).hosts.len(), 1);
+
+        // Once the beats stop for the unhealthy timeout, the expiry applies.
+        let later = now + Duration::from_millis(15_001);
+        registry.apply_record(later, &record).unwrap();
+        assert!(registry.view(&service).hosts.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn client_writes_and_unbeaten_replicas_are_never_contested() {
+        let now = Instant::now();
+        // Never beaten here: a plain replica follows its owner.
+        let (registry, id, service) = registered(now);
+        registry
+            .apply_record(now, &expired_elsewhere(&registry, &id))
+            .unwrap();
+        assert!(registry.view(&service).hosts.is_empty());
+
+        // Beaten here, but the peer's state is a newer client write (a deregistration).
+        let (registry, id, service) = registered(now);
+        registry.note_passing_beat(now, &service, "10.0.0.1", 80);
+        let mut deregistered = registry.client_record(&id).unwrap();
+        deregistered.services.clear();
+        deregistered.revision = written(deregistered.revision);
+        registry.apply_record(now, &deregistered).unwrap();
+        assert!(registry.view(&service).hosts.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn adoption_and_resumed_checks_give_a_full_timeout_without_forging_beats() {
+        let start = Instant::now();
+        let (registry, id, service) = registered(start);
+        let now = start + Duration::from_secs(40);
+        registry.adopt(now, &id, 0).unwrap();
+        let everyone = |_: &ClientId| true;
+        let report = registry.check_beats(now + Duration::from_secs(14), &everyone);
+        assert_eq!(report.marked_unhealthy, 0, "a full timeout after adoption");
+        // The adoption is no beat: a peer's expiry is not contested.
+        registry
+            .apply_record(now, &expired_elsewhere(&registry, &id))
+            .unwrap();
+        assert!(registry.view(&service).hosts.is_empty());
+
+        let (registry, _, _) = registered(start);
+        registry.restart_beat_clocks(now);
+        let report = registry.check_beats(now + Duration::from_secs(14), &everyone);
+        assert_eq!(
+            report.marked_unhealthy, 0,
+            "a full timeout after checks resume"
+        );
+        let report = registry.check_beats(now + Duration::from_secs(16), &everyone);
+        assert_eq!(report.marked_unhealthy, 1);
     }
 }

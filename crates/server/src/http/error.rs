@@ -120,6 +120,11 @@ impl From<NamingError> for ApiError {
                 (StatusCode::TOO_MANY_REQUESTS, OVER_TENANT_QUOTA)
             }
             NamingError::Limit(_) => (StatusCode::TOO_MANY_REQUESTS, OVER_CLUSTER_QUOTA),
+            // Raised by replication only; never the answer to a client's request.
+            NamingError::Contested(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::ServerError.into(),
+            ),
         };
         Self::new(status, code, error.to_string())
     }

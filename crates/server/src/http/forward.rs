@@ -89,7 +89,8 @@ pub async fn route_to_owner(
         )
             .into_response();
     };
-    let tag = ownership_tag(parts.uri.query(), &parts.headers, &body);
+    let params = form_params(parts.uri.query(), &parts.headers, &body);
+    let tag = ownership_tag(&params);
     let target = match &tag {
         Some(tag) if !forwarder.mapper.responsible(tag) => forwarder.mapper.target(tag),
         _ => None,
@@ -109,20 +110,23 @@ pub async fn route_to_owner(
         );
         return (StatusCode::BAD_REQUEST, message).into_response();
     }
+    if parts.uri.path().ends_with("/instance/beat") {
+        super::v1_instance::note_passing_beat(&state, &params);
+    }
     forward(&forwarder, &target, parts, body).await
 }
 
-/// The `ip:port` a request is about: `ip`/`port` parameters, else the `beat` JSON's.
-fn ownership_tag(
-    query: Option<&str>,
-    headers: &axum::http::HeaderMap,
-    body: &Bytes,
-) -> Option<String> {
+/// The query and (form) body parameters of a request.
+fn form_params(query: Option<&str>, headers: &axum::http::HeaderMap, body: &Bytes) -> Params {
     let is_form = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let params = Params::parse(query, is_form.then_some(body.as_ref()));
+    Params::parse(query, is_form.then_some(body.as_ref()))
+}
+
+/// The `ip:port` a request is about: `ip`/`port` parameters, else the `beat` JSON's.
+fn ownership_tag(params: &Params) -> Option<String> {
     if let Some(ip) = params.get("ip").filter(|ip| !ip.trim().is_empty()) {
         let port = params.get("port").unwrap_or("0").trim();
         return Some(format!("{}:{port}", ip.trim()));

@@ -98,6 +98,27 @@ pub fn handle_beat(state: &AppState, params: &Params) -> Result<Vec<u8>, NamingE
     Ok(beat_answer(interval, code))
 }
 
+/// A beat this node forwards to the owner: noted as evidence that its instance is alive
+/// (see [`distro_naming::Registry::note_passing_beat`]). Unreadable beats are ignored here:
+/// the owner answers them.
+pub fn note_passing_beat(state: &AppState, params: &Params) {
+    let Ok(key) = forms::service_key(params, NameStyle::V1) else {
+        return;
+    };
+    let address = match beat_info(params) {
+        Ok(Some(info)) => beat_spec(params, info)
+            .ok()
+            .map(|spec| (spec.ip, spec.port)),
+        Ok(None) => forms::address(params).ok(),
+        Err(_) => None,
+    };
+    if let Some((ip, port)) = address {
+        state
+            .registry
+            .note_passing_beat(Instant::now(), &key, &ip, port);
+    }
+}
+
 /// `{"clientBeatInterval":…,"code":…,"lightBeatEnabled":true}`, written directly.
 fn beat_answer(interval_ms: u64, code: i32) -> Vec<u8> {
     format!(r#"{{"clientBeatInterval":{interval_ms},"code":{code},"lightBeatEnabled":true}}"#)

@@ -1,7 +1,8 @@
 //! The wall clock (Unix time) the nodes report, replaceable by a deterministic simulation.
 //!
-//! Timers and timeouts use `tokio::time` (which a simulation controls); only informational
-//! wall-clock values (`lastRefreshTime`, `lastRefTime`, connection ids) read this. A
+//! Timers and timeouts use `tokio::time` (which a simulation controls); wall-clock values
+//! read this: revision stamps (see [`crate::revision`]) and informational times
+//! (`lastRefreshTime`, `lastRefTime`, connection ids). A
 //! simulation installs a source answering its simulated time; outside a simulation the
 //! source answers `None` and the system clock is used.
 
