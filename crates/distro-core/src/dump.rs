@@ -24,9 +24,10 @@ impl Distro {
             owners.insert(e.owner.to_string());
             let _ = writeln!(
                 out,
-                "key {key:?} owner={:?} rev={} lease={:?} live={} written={:?} orphan={:?}",
+                "key {key:?} owner={:?} rev={} high={} lease={:?} live={} written={:?} orphan={:?}",
                 e.owner,
                 e.revision,
+                e.high_water,
                 e.lease,
                 e.live,
                 since(e.written),

@@ -148,6 +148,7 @@ impl Distro {
     /// The plugin changed a key this node owns: record it and sync it to every peer after
     /// the merge window.
     pub fn local_upsert(&self, key: &str, revision: u64, lease: Lease) {
+        tracing::trace!(%key, revision, "local change");
         let now = Instant::now();
         let mut state = self.inner.state.lock();
         state
@@ -158,6 +159,7 @@ impl Distro {
 
     /// The plugin deleted a key this node owns: keep a tombstone and sync the deletion.
     pub fn local_delete(&self, key: &str, revision: u64, lease: Lease) {
+        tracing::trace!(%key, revision, "local deletion");
         let now = Instant::now();
         let mut state = self.inner.state.lock();
         state
@@ -177,9 +179,10 @@ impl Distro {
         }
     }
 
-    /// The revision held for a key, live or deleted: a re-created key must start above it.
+    /// The highest revision held for a key, live or deleted: a change made here (a
+    /// re-created or adopted key) must go above it.
     pub fn revision_floor(&self, key: &str) -> Option<u64> {
-        self.inner.state.lock().index.get(key).map(|e| e.revision)
+        self.inner.state.lock().index.get(key).map(|e| e.high_water)
     }
 
     /// Whether this node owns `key` (a live key it recorded with `local_upsert`).
@@ -282,7 +285,7 @@ impl Distro {
                 Decision::Apply => match self.apply_one(&mut state, &item, now) {
                     Ok(()) => applied.applied += 1,
                     Err(error) => {
-                        tracing::warn!(key = %item.key, %error, "refused a record");
+                        tracing::warn!(key = %item.key, %error, me = %self.inner.me, "refused a record");
                         applied.refused += 1;
                     }
                 },
@@ -309,6 +312,13 @@ impl Distro {
         item: &SyncItem,
         now: Instant,
     ) -> Result<(), crate::ApplyError> {
+        tracing::trace!(
+            key = %item.key,
+            owner = %item.owner,
+            revision = item.revision,
+            live = item.payload.is_some(),
+            "applying a peer's state"
+        );
         match &item.payload {
             Some(payload) => {
                 self.inner
@@ -364,14 +374,7 @@ impl Distro {
             } => {
                 let reconciled = index.reconcile(&owner, &buckets, &entries, now);
                 drop(state);
-                if !reconciled.hand_back.is_empty() {
-                    tracing::info!(
-                        %owner,
-                        keys = reconciled.hand_back.len(),
-                        "handing back newer copies of keys released here"
-                    );
-                    self.mark_for(&Arc::from(owner.as_str()), &reconciled.hand_back);
-                }
+                self.hand_back(owner, &reconciled.hand_back);
                 if reconciled.want.is_empty() {
                     VerifyResponse::Match
                 } else {
@@ -379,6 +382,33 @@ impl Distro {
                 }
             }
         }
+    }
+
+    /// Sends `owner` our copies of keys it claims at an older client write, once (the next
+    /// verify round finds any still missing). They go as they are held, from whichever
+    /// owner; the owner takes a newer write of a key it owns (see `Index::decide`).
+    fn hand_back(&self, owner: String, keys: &[String]) {
+        let items: Vec<SyncItem> = keys
+            .iter()
+            .filter_map(|key| {
+                let mut item = self.item_for(key, false)?;
+                if item.owner == UNOWNED {
+                    item.owner = self.inner.me.to_string();
+                }
+                Some(item)
+            })
+            .collect();
+        if items.is_empty() {
+            return;
+        }
+        tracing::info!(%owner, keys = items.len(), "handing newer copies back to their owner");
+        let inner = Arc::clone(&self.inner);
+        tokio::spawn(async move {
+            let call = inner.transport.sync(&owner, &inner.resource_type, items);
+            if let Ok(Err(error)) = tokio::time::timeout(inner.config.rpc_timeout, call).await {
+                tracing::debug!(%owner, %error, "hand-back failed");
+            }
+        });
     }
 
     /// Handler: one key's current state, if held (owned here or replicated).

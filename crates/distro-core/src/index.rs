@@ -29,6 +29,12 @@ pub struct Entry {
     pub written: Instant,
     /// Set when the owner said it no longer holds this key.
     pub orphan_since: Option<Instant>,
+    /// The highest revision this node has held for the key, this one included. A copy of
+    /// the same client write from another owner can replace a higher count (see
+    /// [`supersedes`]); a change made here later must still go above every revision it
+    /// held, or two different states would share one revision and a node holding the
+    /// other would never take this one (simulation seed 3454784904863815740).
+    pub high_water: u64,
 }
 
 /// Whether an incoming item should be applied.
@@ -134,13 +140,14 @@ impl Index {
                     Decision::OwnedHere
                 }
             }
-            Some(entry) if supersedes(item.revision, &item.owner, entry) => Decision::Apply,
+            Some(entry) if supersedes(Claim::of(item), entry) => Decision::Apply,
             Some(_) => Decision::Stale,
         }
     }
 
     /// Records a live key.
     pub fn upsert(&mut self, key: &str, owner: &str, revision: u64, lease: Lease, now: Instant) {
+        let high_water = self.high_water(key, revision);
         self.unlink(key);
         let owner = self.owner_arc(owner, now);
         let hasher = self.hasher;
@@ -156,12 +163,14 @@ impl Index {
             live: true,
             written: now,
             orphan_since: None,
+            high_water,
         };
         self.entries.insert(key.to_owned(), entry);
     }
 
     /// Records a deletion at `revision`, kept as a tombstone.
     pub fn tombstone(&mut self, key: &str, owner: &str, revision: u64, lease: Lease, now: Instant) {
+        let high_water = self.high_water(key, revision);
         self.unlink(key);
         let owner = self.owner_arc(owner, now);
         let entry = Entry {
@@ -171,6 +180,7 @@ impl Index {
             live: false,
             written: now,
             orphan_since: None,
+            high_water,
         };
         self.entries.insert(key.to_owned(), entry);
     }
@@ -254,9 +264,14 @@ impl Index {
         let want = theirs
             .iter()
             .filter(|(key, revision)| {
-                self.entries
-                    .get(key)
-                    .is_none_or(|e| supersedes(*revision, owner, e))
+                self.entries.get(key).is_none_or(|e| {
+                    let claim = Claim {
+                        revision: *revision,
+                        owner,
+                        live: true,
+                    };
+                    supersedes(claim, e)
+                })
             })
             .map(|(key, _)| key.clone())
             .collect();
@@ -265,7 +280,7 @@ impl Index {
             .filter(|(key, revision)| {
                 self.entries.get(key).is_some_and(|e| {
                     e.live
-                        && *e.owner == *UNOWNED
+                        && *e.owner != *owner
                         && revision::stamp(e.revision) > revision::stamp(*revision)
                 })
             })
@@ -327,6 +342,12 @@ impl Index {
             .collect()
     }
 
+    fn high_water(&self, key: &str, revision: u64) -> u64 {
+        self.entries
+            .get(key)
+            .map_or(revision, |e| e.high_water.max(revision))
+    }
+
     fn renewed_at(&self, key: &str, entry: &Entry) -> Instant {
         let bucket = self.hasher.bucket(key) as usize;
         let renewed = self
@@ -369,28 +390,68 @@ impl Index {
 pub struct Reconciled {
     /// Keys to ask the owner for (absent here or older).
     pub want: Vec<String>,
-    /// Keys the owner claims at an older client write than the copy released here holds:
-    /// the owner must get ours (a write taken here while both believed they owned it).
+    /// Keys the owner claims at an older client write than a copy held here from another
+    /// owner (or released here): the owner must get ours. Such a write was taken by a node
+    /// that believed it owned the key while the claimant did too (one-way loss, partitions).
     pub hand_back: Vec<String>,
 }
 
-/// Whether a state `(revision, owner)` is newer than what `held` records.
+/// A state of a key a peer offers: its revision, its owner, live or deleted.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    /// Revision.
+    pub revision: u64,
+    /// Owner.
+    pub owner: &'a str,
+    /// False for a deletion.
+    pub live: bool,
+}
+
+impl<'a> Claim<'a> {
+    /// The state a sync item carries.
+    pub fn of(item: &'a SyncItem) -> Self {
+        Self {
+            revision: item.revision,
+            owner: &item.owner,
+            live: item.payload.is_some(),
+        }
+    }
+}
+
+/// Whether `claim` is newer than what `held` records.
 ///
 /// The client write comes first: a state with a newer [`revision::stamp`] wins, an older
-/// one loses, whoever owns either. Among states of the same write, a live copy its owner
-/// has let go of (released here, or disowned by its owner's verify) yields to any other
-/// owner's claim: after a partition the side that kept or regained the key may have
-/// counted fewer changes than a copy the other side adopted meanwhile. Otherwise revisions
-/// decide. Equal revisions from different owners happen when two nodes briefly both take
-/// over the same transferable key; a fixed order (a claimed key beats a released one, then
-/// the greater owner address) makes every node settle on the same state.
-pub fn supersedes(revision: u64, owner: &str, held: &Entry) -> bool {
+/// one loses, whoever owns either. Among states of the same write, counts of owner changes
+/// made by different owners are not comparable (each side of a partition counts its own),
+/// so two rules come first:
+/// - a live copy its owner has let go of (released here, or disowned by its owner's verify)
+///   yields to any other owner's claim: the side that kept or regained the key may have
+///   counted fewer changes than a copy the other side adopted meanwhile;
+/// - a deletion yields to another owner's live claim: it was an expiry or idle removal
+///   (client deletions are writes, with a newer stamp) by a node that owned the key while
+///   nodes disagreed on who did, and the claimant, which owns it now, has it alive
+///   (simulation seed 3454784904863815740: a tombstone from the far side of a healed
+///   partition blocked the live client on one node until the tombstone was forgotten).
+///
+/// Otherwise revisions decide. Equal revisions from different owners happen when two nodes
+/// briefly both take over the same transferable key; a fixed order (a claimed key beats a
+/// released one, then the greater owner address) makes every node settle on the same state.
+pub fn supersedes(claim: Claim<'_>, held: &Entry) -> bool {
+    let Claim {
+        revision,
+        owner,
+        live,
+    } = claim;
     let (theirs, ours) = (revision::stamp(revision), revision::stamp(held.revision));
     if theirs != ours {
         return theirs > ours;
     }
+    let other_owner = *owner != *UNOWNED && *held.owner != *owner;
     let let_go = *held.owner == *UNOWNED || held.orphan_since.is_some();
-    if held.live && let_go && *owner != *UNOWNED && *held.owner != *owner {
+    if other_owner && held.live && let_go {
+        return true;
+    }
+    if other_owner && live && !held.live {
         return true;
     }
     if revision != held.revision {
@@ -466,6 +527,46 @@ mod tests {
         assert_eq!(index.decide(&item("twin", "p", 3)), Decision::Stale);
         index.tombstone("dead", "p", 5, Lease::Transferable, now);
         assert_eq!(index.decide(&item("dead", "a", 4)), Decision::Stale);
+    }
+
+    /// Regression (simulation seed 3454784904863815740): a deletion by one owner yields to
+    /// another owner's live claim of the same client write, never to its own lineage's older
+    /// states nor to an older write.
+    #[test]
+    fn a_deletion_yields_to_another_owners_live_claim_of_the_same_write() {
+        use crate::revision::{changed, written_at};
+        let now = Instant::now();
+        let mut index = Index::new("me", DigestHasher::new(1, 1));
+        let write = written_at(0, 1_000);
+        let expired = changed(changed(changed(write)));
+        index.tombstone("x", "far", expired, Lease::Transferable, now);
+        let mut live = item("x", "near", changed(write));
+        live.payload = Some(bytes::Bytes::from_static(b"record"));
+        assert_eq!(index.decide(&live), Decision::Apply);
+        index.upsert("x", "near", changed(write), Lease::Transferable, now);
+        assert_eq!(
+            index.get("x").unwrap().high_water,
+            expired,
+            "a change made here later goes above every revision held"
+        );
+        index.tombstone("x", "far", expired, Lease::Transferable, now);
+        assert!(
+            index
+                .reconcile("near", &[0], &[("x".into(), changed(write))], now)
+                .want
+                .contains(&"x".to_owned())
+        );
+        live.owner = "far".into();
+        assert_eq!(index.decide(&live), Decision::Stale, "its own older state");
+        live.owner = "near".into();
+        index.tombstone(
+            "x",
+            "far",
+            written_at(write, 2_000),
+            Lease::Transferable,
+            now,
+        );
+        assert_eq!(index.decide(&live), Decision::Stale, "an older write");
     }
 
     /// Regression (simulation seed 14334736817867870816): after a split brain the newest

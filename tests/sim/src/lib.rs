@@ -122,6 +122,14 @@ pub fn run_seed(seed: u64) -> Outcome {
     // Every source of randomness the nodes use is seeded on this thread: the verify jitter
     // (fastrand's thread-local generator), turmoil's latencies and the wall clock.
     fastrand::seed(seed);
+    if let Ok(filter) = std::env::var("DISTRO_SIM_LOG") {
+        // Debugging a replayed seed: the servers' logs, stamped with simulated time.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_timer(SimTime)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     distro_cluster::clock::set_wall_clock(turmoil::since_epoch);
     let plan = Rc::new(Plan::new(seed));
     let world = Rc::new(RefCell::new(World::new(plan.nodes.len())));
@@ -224,10 +232,48 @@ pub fn run_seed(seed: u64) -> Outcome {
             }
         }
     }
+    dump_kernels(&mut world.borrow_mut());
     drop(sim);
     let world = world.borrow();
     let violations = invariants::check_all(&plan, &world);
     outcome(&plan, &world, violations)
+}
+
+/// Log timestamps in simulated time.
+struct SimTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for SimTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        match turmoil::sim_elapsed() {
+            Some(t) => write!(w, "{t:>9.3?}"),
+            None => write!(w, "        -"),
+        }
+    }
+}
+
+/// With `DISTRO_SIM_DUMP=text`, every node's kernel entries whose line contains `text` at
+/// the end of the run, into the log (for debugging a replayed seed).
+fn dump_kernels(world: &mut World) {
+    let Ok(filter) = std::env::var("DISTRO_SIM_DUMP") else {
+        return;
+    };
+    let origin = tokio::time::Instant::now();
+    let mut lines = Vec::new();
+    for (k, handle) in world.handles.iter().enumerate() {
+        let Some(server) = handle else { continue };
+        let registry = server.state().registry.debug_dump(origin);
+        for line in server
+            .distro()
+            .debug_dump(origin)
+            .lines()
+            .chain(registry.lines())
+        {
+            if line.contains(filter.as_str()) {
+                lines.push(format!("end: n{k} {line}"));
+            }
+        }
+    }
+    world.log.extend(lines);
 }
 
 fn outcome(plan: &Plan, world: &World, violations: Vec<Violation>) -> Outcome {

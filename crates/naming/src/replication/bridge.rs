@@ -78,6 +78,7 @@ impl Replication {
                     // would lose the equal-revision tie-break on nodes that hold another
                     // owner's copy, and they would drop the client once that owner let go.
                     // The adoption announces a change, which comes back here as a local one.
+                    tracing::trace!(%id, revision, ?held, "a peer's copy of a client of ours: adopting");
                     self.registry.adopt(Instant::now(), id, held.unwrap_or(0));
                     return;
                 }
@@ -104,6 +105,7 @@ impl Replication {
             let owned = self.distro.owns(id.as_str());
             if responsible && !owned {
                 let floor = self.distro.revision_floor(id.as_str()).unwrap_or(0);
+                tracing::trace!(%id, floor, "responsibility moved here: adopting");
                 // Adoption announces a change, which the event handler turns into a sync.
                 self.registry.adopt(now, &id, floor);
             } else if !responsible && owned {
