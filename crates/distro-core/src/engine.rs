@@ -411,6 +411,24 @@ impl Distro {
         });
     }
 
+    /// Asks `peer` for its state of `key` and applies it like a sync (a replica learning
+    /// early that it misses a key the peer has: it forwarded a beat the peer answered).
+    /// Returns whether anything was applied.
+    pub async fn fetch(&self, peer: &str, key: &str) -> bool {
+        let call = self
+            .inner
+            .transport
+            .query(peer, &self.inner.resource_type, key);
+        match tokio::time::timeout(self.inner.config.rpc_timeout, call).await {
+            Ok(Ok(Some(item))) if item.key == key => self.on_sync(vec![item]).applied > 0,
+            Ok(Err(error)) => {
+                tracing::debug!(%peer, %key, %error, "fetch failed");
+                false
+            }
+            _ => false,
+        }
+    }
+
     /// Handler: one key's current state, if held (owned here or replicated).
     pub fn on_query(&self, key: &str) -> Option<SyncItem> {
         self.item_for(key, false)

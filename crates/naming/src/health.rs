@@ -41,15 +41,21 @@ impl Registry {
     /// A beat this node passes on to the instance's owner: not applied here (the owner
     /// judges health), but noted as evidence that the instance is alive, so that an expiry
     /// made by a node that did not get the beats is contested here (see
-    /// `replication::replica`). Does nothing for an instance not held here.
-    pub fn note_passing_beat(&self, now: Instant, service: &ServiceKey, ip: &str, port: u16) {
+    /// `replication::replica`). Returns whether the instance is held here.
+    pub fn note_passing_beat(
+        &self,
+        now: Instant,
+        service: &ServiceKey,
+        ip: &str,
+        port: u16,
+    ) -> bool {
         let id = ClientId::ip_port(ip, port);
         self.mutate(|state, _| {
             let Some(client) = state.clients.get_mut(&id) else {
-                return;
+                return false;
             };
             let Some(published) = client.published.get_mut(service) else {
-                return;
+                return false;
             };
             let mut held = false;
             for record in published.instances_mut() {
@@ -61,7 +67,8 @@ impl Registry {
             if held {
                 client.beat_here_at = Some(now);
             }
-        });
+            held
+        })
     }
 
     /// A full beat: like [`Registry::beat`], but an unknown instance is registered from the

@@ -94,9 +94,14 @@ impl Server {
         let cluster = cluster::start(&config, http_addr, &env.network, shutdown.clone()).await?;
         let mut replicator =
             replication::Replicator::start(&config, &registry, &cluster, &shutdown);
-        let forwarder = replicator
-            .mapper()
-            .map(|mapper| Arc::new(http::Forwarder::new(mapper, Arc::clone(&env.network))));
+        let forwarder = replicator.mapper().map(|mapper| {
+            let distro = replicator.distro.clone();
+            Arc::new(http::Forwarder::new(
+                mapper,
+                distro,
+                Arc::clone(&env.network),
+            ))
+        });
         let faults = config
             .server
             .fault_injection

@@ -21,6 +21,7 @@ use axum::http::header::{CONTENT_TYPE, USER_AGENT};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use distro_core::Distro;
 use distro_naming::replication::mapper::DistroMapper;
 use distro_transport_grpc::net::{BoxStream, Connector, SharedNetwork, SocketOptions};
 use http_body_util::{BodyExt, Full};
@@ -46,13 +47,14 @@ type ForwardClient = Client<ForwardConnector, Full<Bytes>>;
 /// Sends misrouted writes to their owner.
 pub struct Forwarder {
     mapper: Arc<DistroMapper>,
+    distro: Distro,
     client: ForwardClient,
     budget: Semaphore,
 }
 
 impl Forwarder {
     /// A forwarder deciding ownership with `mapper`, dialing owners over `network`.
-    pub fn new(mapper: Arc<DistroMapper>, network: SharedNetwork) -> Self {
+    pub fn new(mapper: Arc<DistroMapper>, distro: Distro, network: SharedNetwork) -> Self {
         let options = SocketOptions {
             nodelay: true,
             keepalive: None,
@@ -61,6 +63,7 @@ impl Forwarder {
         let client = Client::builder(TokioExecutor::new()).build(connector);
         Self {
             mapper,
+            distro,
             client,
             budget: Semaphore::new(FORWARDS_IN_FLIGHT_MAX),
         }
@@ -110,10 +113,22 @@ pub async fn route_to_owner(
         );
         return (StatusCode::BAD_REQUEST, message).into_response();
     }
-    if parts.uri.path().ends_with("/instance/beat") {
-        super::v1_instance::note_passing_beat(&state, &params);
+    let missing = if parts.uri.path().ends_with("/instance/beat") {
+        super::v1_instance::note_passing_beat(&state, &params)
+    } else {
+        None
+    };
+    let answer = forward(&forwarder, &target, parts, body).await;
+    if let Some(client) = missing
+        && answer.status() == StatusCode::OK
+    {
+        // The owner answered a beat of an instance this node does not hold: this replica
+        // missed a change (a sync lost on a flaky link); fetch it now rather than at the
+        // next verify round, so a client beating here is listed here.
+        let distro = forwarder.distro.clone();
+        tokio::spawn(async move { distro.fetch(&target, client.as_str()).await });
     }
-    forward(&forwarder, &target, parts, body).await
+    answer
 }
 
 /// The query and (form) body parameters of a request.

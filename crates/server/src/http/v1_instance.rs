@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::response::Response;
 use distro_nacos_api::BeatInfo;
 use distro_nacos_api::constants::{BEAT_OK, BEAT_RESOURCE_NOT_FOUND};
-use distro_naming::{BeatOutcome, InstanceSpec, NamingError, ParamError};
+use distro_naming::{BeatOutcome, ClientId, InstanceSpec, NamingError, ParamError};
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -99,12 +99,10 @@ pub fn handle_beat(state: &AppState, params: &Params) -> Result<Vec<u8>, NamingE
 }
 
 /// A beat this node forwards to the owner: noted as evidence that its instance is alive
-/// (see [`distro_naming::Registry::note_passing_beat`]). Unreadable beats are ignored here:
-/// the owner answers them.
-pub fn note_passing_beat(state: &AppState, params: &Params) {
-    let Ok(key) = forms::service_key(params, NameStyle::V1) else {
-        return;
-    };
+/// (see [`distro_naming::Registry::note_passing_beat`]). Returns the beating client when its
+/// instance is not held here. Unreadable beats are ignored here: the owner answers them.
+pub fn note_passing_beat(state: &AppState, params: &Params) -> Option<ClientId> {
+    let key = forms::service_key(params, NameStyle::V1).ok()?;
     let address = match beat_info(params) {
         Ok(Some(info)) => beat_spec(params, info)
             .ok()
@@ -112,11 +110,11 @@ pub fn note_passing_beat(state: &AppState, params: &Params) {
         Ok(None) => forms::address(params).ok(),
         Err(_) => None,
     };
-    if let Some((ip, port)) = address {
-        state
-            .registry
-            .note_passing_beat(Instant::now(), &key, &ip, port);
-    }
+    let (ip, port) = address?;
+    let held = state
+        .registry
+        .note_passing_beat(Instant::now(), &key, &ip, port);
+    (!held).then(|| ClientId::ip_port(&ip, port))
 }
 
 /// `{"clientBeatInterval":…,"code":…,"lightBeatEnabled":true}`, written directly.
