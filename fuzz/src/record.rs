@@ -84,6 +84,7 @@ pub fn paused_runtime() -> tokio::runtime::Runtime {
 /// A plausible record (what a peer sends for one HTTP client).
 pub fn sample_record(id: &str, revision: u64) -> ClientRecord {
     ClientRecord {
+        expired: Vec::new(),
         id: id.to_owned(),
         revision,
         services: vec![ServiceRecord {
@@ -307,6 +308,7 @@ pub fn structured() -> impl Strategy<Value = Input> {
     )
         .prop_map(|(id, services, key, revision)| Input {
             bytes: ClientRecord {
+                expired: Vec::new(),
                 id,
                 revision,
                 services,
@@ -375,6 +377,7 @@ pub fn corpus() -> Vec<(String, Vec<u8>)> {
         out.push((format!("{name}.cbor"), record.encode()));
     }
     let empty = ClientRecord {
+        expired: Vec::new(),
         id: "10.0.0.8:80#true".into(),
         revision: 1,
         services: Vec::new(),

@@ -211,6 +211,7 @@ impl Registry {
                 }
                 if touched {
                     client.revision = distro_core::revision::written(client.revision);
+                    client.expired_since_write.clear();
                     client.last_updated = now;
                     changes.client_changed(&id, key);
                     found = true;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use crate::instance::InstanceRecord;
+use crate::names::ServiceKey;
 use crate::service_map::ServiceMap;
 
 /// Id of a client: `ip:port#true` for HTTP clients, the connection id for gRPC ones.
@@ -120,6 +121,10 @@ pub struct Client {
     /// Beat checks count silence from here at the earliest: when this node adopted the
     /// client or resumed its checks, a full timeout to beat here before it is judged.
     pub beats_judged_from: Instant,
+    /// Services whose instances an owner expired since the client's last write (replicated):
+    /// a node those instances beat may contest such a drop even when it comes with a newer
+    /// client write, which a deregistration (a client write itself) never appears in.
+    pub expired_since_write: Vec<ServiceKey>,
 }
 
 impl Client {
@@ -134,6 +139,7 @@ impl Client {
             native: true,
             beat_here_at: None,
             beats_judged_from: now,
+            expired_since_write: Vec::new(),
         }
     }
 

@@ -218,6 +218,7 @@ impl State {
             .insert(service.clone(), published)
             .map_or(0, |old| old.instances().len());
         client.revision = revision::written(client.revision);
+        client.expired_since_write.clear();
         client.last_updated = now;
         self.count_instances(&service, new_len, old_len);
         let entry = self.ensure_service(&service, now);
@@ -243,6 +244,10 @@ impl State {
             return false;
         };
         client.revision = cause.next_revision(client.revision);
+        match cause {
+            Cause::Client => client.expired_since_write.clear(),
+            Cause::Owner => client.expired_since_write.push(service.clone()),
+        }
         self.count_instances(service, 0, removed.instances().len());
         if let Some(entry) = self.services.get_mut(service) {
             entry.publishers.remove(id);

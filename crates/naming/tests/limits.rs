@@ -25,6 +25,7 @@ fn limit_of(result: Result<(), NamingError>) -> Limit {
 
 fn record(id: &str, service: &str, ips: &[&str]) -> ClientRecord {
     ClientRecord {
+        expired: Vec::new(),
         id: id.to_owned(),
         revision: 7,
         services: vec![ServiceRecord {
@@ -221,6 +222,7 @@ fn a_client_at_its_instance_limit_replicates_well_under_16_mib() {
         })
         .collect();
     let record = ClientRecord {
+        expired: Vec::new(),
         id: "1795291943754_255.255.255.255_65535".to_owned(),
         revision: u64::MAX,
         services,

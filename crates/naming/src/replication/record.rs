@@ -17,6 +17,10 @@ pub struct ClientRecord {
     pub revision: u64,
     /// One entry per published service.
     pub services: Vec<ServiceRecord>,
+    /// Services whose instances an owner expired since the client's last write, as
+    /// `(namespace, group, name)` (absent in records of older nodes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expired: Vec<(String, String, String)>,
 }
 
 /// What a client publishes for one service.
@@ -87,6 +91,7 @@ mod tests {
     #[test]
     fn round_trips_and_rejects_garbage() {
         let record = ClientRecord {
+            expired: Vec::new(),
             id: "10.0.0.1:80#true".into(),
             revision: 7,
             services: vec![ServiceRecord {
@@ -107,6 +112,9 @@ mod tests {
             }],
         };
         assert_eq!(ClientRecord::decode(&record.encode()).unwrap(), record);
+        let mut expired = record.clone();
+        expired.expired = vec![("public".into(), "DEFAULT_GROUP".into(), "orders".into())];
+        assert_eq!(ClientRecord::decode(&expired.encode()).unwrap(), expired);
         assert!(ClientRecord::decode(b"\xff\x00garbage").is_err());
         assert!(ClientRecord::decode(&[]).is_err());
     }

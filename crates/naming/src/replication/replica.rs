@@ -30,10 +30,19 @@ impl Registry {
         for service in &record.services {
             published.push(self.published_from(service, now)?);
         }
+        let expired: Vec<ServiceKey> = record
+            .expired
+            .iter()
+            .map(|(namespace, group, name)| ServiceKey::new(namespace, group, name))
+            .collect();
         self.mutate(move |state, changes| {
             let old = state.clients.get(&id);
-            if let Some(reason) = old.and_then(|old| contest(old, record.revision, &published, now))
-            {
+            let incoming = Incoming {
+                revision: record.revision,
+                published: &published,
+                expired: &expired,
+            };
+            if let Some(reason) = old.and_then(|old| contest(old, &incoming, now)) {
                 return Err(NamingError::Contested(reason));
             }
             let mut client = Client::new(id.clone(), now);
@@ -46,6 +55,7 @@ impl Registry {
             state.remove_client_quietly(now, &id, changes);
             client.revision = record.revision;
             client.native = false;
+            client.expired_since_write = expired;
             for (key, entry) in published {
                 state.count_instances(&key, entry.instances().len(), 0);
                 let service = state.ensure_service(&key, now);
@@ -69,10 +79,15 @@ impl Registry {
         revision: u64,
     ) -> Result<(), NamingError> {
         self.mutate(|state, changes| {
+            let incoming = Incoming {
+                revision,
+                published: &[],
+                expired: &[],
+            };
             if let Some(reason) = state
                 .clients
                 .get(id)
-                .and_then(|old| contest(old, revision, &[], now))
+                .and_then(|old| contest(old, &incoming, now))
             {
                 return Err(NamingError::Contested(reason));
             }
@@ -163,9 +178,20 @@ impl State {
     }
 }
 
-/// Why a peer's state of a client (`incoming` publications, empty for a deletion) must not
-/// replace ours, if it must not: it drops an instance that beat this node within its
-/// unhealthy timeout, and carries no newer client write than ours.
+/// A peer's state of a client, as [`contest`] judges it.
+struct Incoming<'a> {
+    revision: u64,
+    /// Its publications (none for a deletion).
+    published: &'a [(ServiceKey, Published)],
+    /// Services an owner expired since the client's last write.
+    expired: &'a [ServiceKey],
+}
+
+/// Why a peer's state of a client must not replace ours, if it must not: it drops an
+/// instance that beat this node within its unhealthy timeout, and either carries no newer
+/// client write than ours, or the drop is an owner's expiry made after that write (seed
+/// 6631485212509652625: one side of a partition took a metadata update, then expired the
+/// instance, which beat the other side).
 ///
 /// Such a state comes from a node that judged the instance silent because the beats came
 /// here instead: nodes disagreed on who owned the client (a partition, one-way loss). The
@@ -173,22 +199,21 @@ impl State {
 /// and its next beat, now forwarded to the owner, restores it there (by a full beat, or by
 /// the re-registration a 20404 asks for). A deregistration is a client write and is never
 /// refused. Found by the simulation (seed 7288707563483517685).
-fn contest(
-    local: &Client,
-    incoming_revision: u64,
-    incoming: &[(ServiceKey, Published)],
-    now: Instant,
-) -> Option<String> {
+fn contest(local: &Client, incoming: &Incoming<'_>, now: Instant) -> Option<String> {
     use distro_core::revision::stamp;
-    if stamp(incoming_revision) > stamp(local.revision) {
+    let newer_write = stamp(incoming.revision) > stamp(local.revision);
+    if newer_write && incoming.expired.is_empty() {
         return None;
     }
     let beat_here = local.beat_here_at?;
     let recent = |since: Instant, record: &InstanceRecord| {
         now.saturating_duration_since(since).as_millis() <= u128::from(record.timeouts.unhealthy_ms)
     };
+    // After a newer client write, only the owner's expiries since it are contested.
+    let contestable =
+        |service: &ServiceKey| !newer_write || incoming.expired.iter().any(|s| s == service);
     let kept = |service: &ServiceKey, record: &InstanceRecord| {
-        incoming.iter().any(|(key, published)| {
+        incoming.published.iter().any(|(key, published)| {
             key == service
                 && published
                     .instances()
@@ -200,6 +225,7 @@ fn contest(
         published
             .instances()
             .iter()
+            .filter(|_| contestable(service))
             .find(|r| recent(beat_here, r) && recent(r.last_beat, r) && !kept(service, r))
             .map(|r| {
                 format!(
@@ -270,6 +296,17 @@ fn to_record(client: &Client) -> ClientRecord {
         id: client.id.to_string(),
         revision: client.revision,
         services,
+        expired: client
+            .expired_since_write
+            .iter()
+            .map(|s| {
+                (
+                    s.namespace.to_string(),
+                    s.group.to_string(),
+                    s.name.to_string(),
+                )
+            })
+            .collect(),
     }
 }
 
@@ -335,6 +372,33 @@ mod tests {
         // Once the beats stop for the unhealthy timeout, the expiry applies.
         let later = now + Duration::from_millis(15_001);
         registry.apply_record(later, &record).unwrap();
+        assert!(registry.view(&service).hosts.is_empty());
+    }
+
+    /// Regression (simulation seed 6631485212509652625): a newer client write followed by an
+    /// owner's expiry of the instance (made without the beats this node got) is contested;
+    /// the same drop as the client's own write (a deregistration) is not.
+    #[tokio::test(start_paused = true)]
+    async fn an_expiry_after_a_newer_write_is_contested_too() {
+        let now = Instant::now();
+        let (registry, id, service) = registered(now);
+        registry.note_passing_beat(now, &service, "10.0.0.1", 80);
+        let mut record = registry.client_record(&id).unwrap();
+        record.services.clear();
+        record.revision = changed(written(record.revision));
+        record.expired = vec![(
+            service.namespace.to_string(),
+            service.group.to_string(),
+            service.name.to_string(),
+        )];
+        let refused = registry.apply_record(now, &record);
+        assert!(
+            matches!(refused, Err(NamingError::Contested(_))),
+            "{refused:?}"
+        );
+        assert_eq!(registry.view(&service).hosts.len(), 1);
+        record.expired.clear();
+        registry.apply_record(now, &record).unwrap();
         assert!(registry.view(&service).hosts.is_empty());
     }
 
