@@ -2,7 +2,8 @@
 //!
 //! List answers are written by hand around the hosts JSON the view renders once per change
 //! ([`ServiceView::rendered`]), byte for byte what serialising [`ServiceInfo`] gives, so a
-//! query costs a copy instead of a clone and a serialisation of every instance.
+//! query costs a copy instead of a clone and a serialisation of every instance. The gRPC
+//! answers splice the same hosts through [`splice_service_info`], under their own `name`.
 
 use std::io::Write;
 
@@ -37,7 +38,20 @@ fn service_info_json_at(
     now_ms: i64,
 ) -> Vec<u8> {
     match view.rendered(clusters, healthy_only) {
-        Some(rendered) => splice(view, clusters, cache_millis, rendered, now_ms),
+        Some(rendered) => {
+            let mut out = Vec::with_capacity(rendered.hosts_json.len() + 256);
+            let name = view.key.grouped_name();
+            splice_service_info(
+                &mut out,
+                view,
+                &name,
+                clusters,
+                cache_millis,
+                rendered,
+                now_ms,
+            );
+            out
+        }
         None => {
             let mut info = service_info(view, clusters, healthy_only, cache_millis);
             info.last_ref_time = now_ms;
@@ -47,24 +61,27 @@ fn service_info_json_at(
     }
 }
 
-/// Writes a `ServiceInfo` object (same fields, same order as its `Serialize`) around
-/// already rendered hosts.
-fn splice(
+/// Appends a `ServiceInfo` object named `name` (same fields, same order as its `Serialize`)
+/// around already rendered hosts: what [`service_info_named`] with the same arguments
+/// serialises, `lastRefTime` being `now_ms`. `rendered` is `view`'s selection for `clusters`.
+pub fn splice_service_info(
+    out: &mut Vec<u8>,
     view: &ServiceView,
+    name: &str,
     clusters: &str,
     cache_millis: u64,
     rendered: &RenderedSelection,
     now_ms: i64,
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(rendered.hosts_json.len() + 256);
+) {
     out.extend_from_slice(b"{\"name\":");
-    push_str(&mut out, &view.key.grouped_name());
+    push_str(out, name);
     out.extend_from_slice(b",\"groupName\":");
-    push_str(&mut out, &view.key.group);
+    push_str(out, &view.key.group);
     out.extend_from_slice(b",\"clusters\":");
-    push_str(&mut out, clusters);
-    // Writing into a Vec cannot fail.
-    let _ = write!(out, ",\"cacheMillis\":{}", cache_millis as i64);
+    push_str(out, clusters);
+    // Writing into a Vec cannot fail. Saturating as `service_info_named` does.
+    let cache_millis = i64::try_from(cache_millis).unwrap_or(i64::MAX);
+    let _ = write!(out, ",\"cacheMillis\":{cache_millis}");
     out.extend_from_slice(b",\"hosts\":");
     out.extend_from_slice(&rendered.hosts_json);
     let _ = write!(
@@ -73,7 +90,6 @@ fn splice(
          \"reachProtectionThreshold\":{},\"valid\":true}}",
         rendered.reached_protection_threshold
     );
-    out
 }
 
 /// Appends `text` as a JSON string.
