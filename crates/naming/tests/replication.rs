@@ -156,6 +156,21 @@ impl Net {
     }
 }
 
+/// Registers on A an `ip:port` client that A owns; returns it with its address.
+fn register_client_of_a(a: &Node, service: &ServiceKey) -> (ClientId, String, u16) {
+    let (ip, port) = tag_owned_by(a.replication.mapper());
+    let id = ClientId::ip_port(&ip, port);
+    a.registry
+        .register(
+            Instant::now(),
+            &id,
+            service,
+            InstanceSpec::new(ip.clone(), port),
+        )
+        .unwrap();
+    (id, ip, port)
+}
+
 /// An `ip:port` whose hash maps to `owner` in the two-node list.
 fn tag_owned_by(owner: &DistroMapper) -> (String, u16) {
     (1..1000)
@@ -199,16 +214,7 @@ async fn ip_port_clients_replicate_from_their_owner_only() {
     let shutdown = CancellationToken::new();
     let (a, b) = pair(&shutdown);
     let service = ServiceKey::new("", "", "pay");
-    let (ip, port) = tag_owned_by(a.replication.mapper());
-    let id = ClientId::ip_port(&ip, port);
-    a.registry
-        .register(
-            Instant::now(),
-            &id,
-            &service,
-            InstanceSpec::new(ip.clone(), port),
-        )
-        .unwrap();
+    let (id, _, _) = register_client_of_a(&a, &service);
     settle().await;
     assert_eq!(b.registry.view(&service).hosts.len(), 1);
 
@@ -255,16 +261,7 @@ async fn ip_port_clients_move_to_the_next_owner_when_theirs_goes_down() {
     let shutdown = CancellationToken::new();
     let (a, b) = pair(&shutdown);
     let service = ServiceKey::new("", "", "pay");
-    let (ip, port) = tag_owned_by(a.replication.mapper());
-    let id = ClientId::ip_port(&ip, port);
-    a.registry
-        .register(
-            Instant::now(),
-            &id,
-            &service,
-            InstanceSpec::new(ip.clone(), port),
-        )
-        .unwrap();
+    let (id, ip, port) = register_client_of_a(&a, &service);
     settle().await;
     assert!(!b.distro.owns(id.as_str()));
 
@@ -303,16 +300,7 @@ async fn after_a_split_brain_the_newest_client_write_wins() {
         let shutdown = CancellationToken::new();
         let (a, b, net) = pair_on_net(&shutdown);
         let service = ServiceKey::new("", "", "pay");
-        let (ip, port) = tag_owned_by(a.replication.mapper());
-        let id = ClientId::ip_port(&ip, port);
-        a.registry
-            .register(
-                Instant::now(),
-                &id,
-                &service,
-                InstanceSpec::new(ip.clone(), port),
-            )
-            .unwrap();
+        let (id, ip, port) = register_client_of_a(&a, &service);
         settle().await;
         assert_eq!(b.registry.view(&service).hosts.len(), 1);
 
