@@ -30,8 +30,8 @@ impl Distro {
                 e.high_water,
                 e.lease,
                 e.live,
-                since(e.written),
-                e.orphan_since.map(since)
+                since(e.written.instant()),
+                e.orphan_since.map(|t| since(t.instant()))
             );
         }
         for owner in owners.iter().map(String::as_str) {

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use crate::digest::{Digest, DigestHasher};
 use crate::message::{Lease, SyncItem};
+use crate::moment::Moment;
 use crate::revision;
 
 /// Owner of keys this node released (responsibility moved away) and nobody claimed yet.
@@ -26,9 +27,9 @@ pub struct Entry {
     /// False for a tombstone.
     pub live: bool,
     /// When it was last written (tombstones: deleted at).
-    pub written: Instant,
+    pub written: Moment,
     /// Set when the owner said it no longer holds this key.
-    pub orphan_since: Option<Instant>,
+    pub orphan_since: Option<Moment>,
     /// The highest revision this node has held for the key, this one included. A copy of
     /// the same client write from another owner can replace a higher count (see
     /// [`supersedes`]); a change made here later must still go above every revision it
@@ -161,7 +162,7 @@ impl Index {
             revision,
             lease,
             live: true,
-            written: now,
+            written: now.into(),
             orphan_since: None,
             high_water,
         };
@@ -178,7 +179,7 @@ impl Index {
             revision,
             lease,
             live: false,
-            written: now,
+            written: now.into(),
             orphan_since: None,
             high_water,
         };
@@ -293,7 +294,7 @@ impl Index {
                 if entry.orphan_since.is_none() {
                     tracing::debug!(%key, %owner, "replica disowned by its owner");
                 }
-                entry.orphan_since.get_or_insert(now);
+                entry.orphan_since.get_or_insert(now.into());
             }
         }
         self.renew_buckets(owner, buckets.iter().copied(), now);
@@ -314,7 +315,7 @@ impl Index {
             }
             if entry
                 .orphan_since
-                .is_some_and(|t| now.saturating_duration_since(t) > limits.orphan_grace)
+                .is_some_and(|t| now.saturating_duration_since(t.instant()) > limits.orphan_grace)
             {
                 due.push((key.clone(), Removal::Orphaned));
                 continue;
@@ -337,7 +338,7 @@ impl Index {
     pub fn old_tombstones(&self, now: Instant, keep: Duration) -> Vec<String> {
         self.entries
             .iter()
-            .filter(|(_, e)| !e.live && now.saturating_duration_since(e.written) > keep)
+            .filter(|(_, e)| !e.live && now.saturating_duration_since(e.written.instant()) > keep)
             .map(|(k, _)| k.clone())
             .collect()
     }
@@ -355,7 +356,8 @@ impl Index {
             .get(&entry.owner)
             .and_then(|t| t.get(bucket))
             .copied();
-        renewed.map_or(entry.written, |t| t.max(entry.written))
+        let written = entry.written.instant();
+        renewed.map_or(written, |t| t.max(written))
     }
 
     fn unlink(&mut self, key: &str) {

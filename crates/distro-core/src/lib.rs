@@ -18,7 +18,7 @@
 //! stamp of its client's last write first, then the count of changes since, so that after
 //! a partition in which two nodes both owned a key the latest client write wins.
 //!
-//! Layout: [`DistroConfig`]; [`clock`] and [`revision`]; `message` (what peers exchange); `digest` and `index` (what the
+//! Layout: [`DistroConfig`]; [`clock`], [`moment`] and [`revision`]; `message` (what peers exchange); `digest` and `index` (what the
 //! node knows); `queue` (the delay engine); `members`; `plugin` (traits for the resource
 //! type's storage and processor and for the transport); `engine` (the lock and handlers);
 //! `sender`, `verifier`, `sweeper`, `loader` (the loops).
@@ -33,6 +33,7 @@ mod loader;
 mod members;
 mod message;
 pub mod metrics;
+pub mod moment;
 mod plugin;
 mod queue;
 pub mod revision;

@@ -212,7 +212,7 @@ impl Registry {
                 if touched {
                     client.revision = distro_core::revision::written(client.revision);
                     client.expired_since_write.clear();
-                    client.last_updated = now;
+                    client.last_updated = now.into();
                     changes.client_changed(&id, key);
                     found = true;
                 }

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use distro_core::moment::Moment;
+use thin_vec::ThinVec;
 use tokio::time::Instant;
 
 use crate::instance::InstanceRecord;
@@ -100,6 +102,9 @@ pub struct Subscriber {
 }
 
 /// One client's record: its instances per service, subscriptions and revision.
+///
+/// Kept for every client (100k of them are normal), so its times are [`Moment`]s and its
+/// lists thin vectors: 96 bytes in the clients map instead of 168.
 #[derive(Debug, Clone)]
 pub struct Client {
     /// Id.
@@ -111,20 +116,20 @@ pub struct Client {
     /// Services this client subscribed to (connection clients).
     pub subscribed: ServiceMap<Subscriber>,
     /// Last register, deregister, subscribe or beat.
-    pub last_updated: Instant,
+    pub last_updated: Moment,
     /// True for a client whose connection (or HTTP registration) is on this node; false for
     /// a replica received from its owner.
     pub native: bool,
     /// When this node last received a beat of the client: evidence that it is alive, which a
     /// peer's expiry of it (made without the beats) does not overrule.
-    pub beat_here_at: Option<Instant>,
+    pub beat_here_at: Option<Moment>,
     /// Beat checks count silence from here at the earliest: when this node adopted the
     /// client or resumed its checks, a full timeout to beat here before it is judged.
-    pub beats_judged_from: Instant,
+    pub beats_judged_from: Moment,
     /// Services whose instances an owner expired since the client's last write (replicated):
     /// a node those instances beat may contest such a drop even when it comes with a newer
     /// client write, which a deregistration (a client write itself) never appears in.
-    pub expired_since_write: Vec<ServiceKey>,
+    pub expired_since_write: ThinVec<ServiceKey>,
 }
 
 impl Client {
@@ -135,11 +140,11 @@ impl Client {
             revision: 0,
             published: ServiceMap::new(),
             subscribed: ServiceMap::new(),
-            last_updated: now,
+            last_updated: now.into(),
             native: true,
             beat_here_at: None,
-            beats_judged_from: now,
-            expired_since_write: Vec::new(),
+            beats_judged_from: now.into(),
+            expired_since_write: ThinVec::new(),
         }
     }
 
@@ -152,6 +157,16 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_slot_stays_small() {
+        // The clients map holds (ClientId, Client) per client: keep it at 96 bytes.
+        assert!(
+            size_of::<(ClientId, Client)>() <= 96,
+            "{}",
+            size_of::<(ClientId, Client)>()
+        );
+    }
 
     #[test]
     fn ids_tell_their_kind_and_tag() {

@@ -23,7 +23,7 @@ impl Registry {
                     client.id,
                     client.revision,
                     client.native,
-                    since(client.last_updated)
+                    since(client.last_updated.instant())
                 );
                 for (key, published) in client.published.iter() {
                     let batch = matches!(published, crate::Published::Batch(_));
@@ -39,10 +39,10 @@ impl Registry {
                             r.weight,
                             r.healthy,
                             r.enabled,
-                            r.instance_id,
+                            r.instance_id(key),
                             r.metadata,
                             r.timeouts,
-                            since(r.last_beat)
+                            since(r.last_beat.instant())
                         );
                     }
                 }

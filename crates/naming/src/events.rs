@@ -1,5 +1,9 @@
 //! The naming event bus: a bounded queue drained by one dispatcher, a thread or a tokio task.
 //!
+//! The thread's queue is a linked list of small blocks with the bound checked on publish:
+//! a preallocated ring of the bound (65,536 events) kept 5 MB resident for a queue that is
+//! nearly always empty.
+//!
 //! Publishers never block: on a full queue the event is dropped and counted, because every
 //! consumer (push, replication) also has a periodic path that repairs a missed event.
 //!
@@ -12,7 +16,7 @@
 use std::sync::Arc;
 use std::thread;
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender};
 use parking_lot::RwLock;
 
 use crate::client::ClientId;
@@ -52,7 +56,10 @@ pub enum EventDispatch {
 
 /// The publishing end of the queue.
 enum Queue {
-    Thread(Sender<NamingEvent>),
+    Thread {
+        sender: Sender<NamingEvent>,
+        capacity: usize,
+    },
     Task(tokio::sync::mpsc::Sender<NamingEvent>),
 }
 
@@ -86,7 +93,7 @@ impl EventBus {
                 handlers,
             };
         }
-        let (sender, receiver) = crossbeam_channel::bounded(queue_len_max);
+        let (sender, receiver) = crossbeam_channel::unbounded();
         let spawned = thread::Builder::new()
             .name("naming-events".to_owned())
             .spawn(move || dispatch_thread(receiver, dispatcher_handlers));
@@ -94,7 +101,10 @@ impl EventBus {
             tracing::error!(%error, "cannot start the naming event dispatcher");
         }
         Self {
-            queue: Queue::Thread(sender),
+            queue: Queue::Thread {
+                sender,
+                capacity: queue_len_max,
+            },
             handlers,
         }
     }
@@ -107,7 +117,11 @@ impl EventBus {
     /// Queues an event without blocking; a full queue drops it (counted).
     pub fn publish(&self, event: NamingEvent) {
         let full = match &self.queue {
-            Queue::Thread(sender) => matches!(sender.try_send(event), Err(TrySendError::Full(_))),
+            // The length is read and the event sent without a lock: concurrent publishers can
+            // overshoot the bound by a few events, which is all the bound has to prevent.
+            Queue::Thread { sender, capacity } => {
+                sender.len() >= *capacity || sender.try_send(event).is_err()
+            }
             Queue::Task(sender) => matches!(
                 sender.try_send(event),
                 Err(tokio::sync::mpsc::error::TrySendError::Full(_))
@@ -179,6 +193,35 @@ mod tests {
     #[test]
     fn task_dispatch_without_a_runtime_uses_the_thread() {
         let bus = EventBus::with_dispatch(16, EventDispatch::Task);
-        assert!(matches!(bus.queue, Queue::Thread(_)));
+        assert!(matches!(bus.queue, Queue::Thread { .. }));
+    }
+
+    #[test]
+    fn a_full_thread_queue_drops_what_does_not_fit() {
+        let bus = EventBus::new(2);
+        let (entered_tx, entered_rx) = crossbeam_channel::unbounded();
+        let (gate_tx, gate_rx) = crossbeam_channel::unbounded::<()>();
+        let (seen_tx, seen_rx) = crossbeam_channel::unbounded();
+        bus.subscribe(Arc::new(move |event: &NamingEvent| {
+            let _ = entered_tx.send(());
+            let _ = gate_rx.recv_timeout(Duration::from_secs(5));
+            let _ = seen_tx.send(event.clone());
+        }));
+        let timeout = Duration::from_secs(5);
+        let event = |n: u32| NamingEvent::ClientChanged(ClientId::new(n.to_string()));
+        bus.publish(event(1));
+        // The dispatcher holds event 1 in the handler: 2 and 3 fill the queue, 4 and 5 drop.
+        entered_rx.recv_timeout(timeout).unwrap();
+        for n in 2..=5 {
+            bus.publish(event(n));
+        }
+        for _ in 0..5 {
+            let _ = gate_tx.send(());
+        }
+        let seen: Vec<_> = (0..3)
+            .map(|_| seen_rx.recv_timeout(timeout).unwrap())
+            .collect();
+        assert_eq!(seen, [event(1), event(2), event(3)]);
+        assert!(seen_rx.recv_timeout(Duration::from_millis(200)).is_err());
     }
 }

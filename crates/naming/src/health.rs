@@ -60,12 +60,12 @@ impl Registry {
             let mut held = false;
             for record in published.instances_mut() {
                 if &*record.ip == ip && record.port == port {
-                    record.last_beat = now;
+                    record.last_beat = now.into();
                     held = true;
                 }
             }
             if held {
-                client.beat_here_at = Some(now);
+                client.beat_here_at = Some(now.into());
             }
             held
         })
@@ -125,8 +125,8 @@ impl Registry {
                 .values_mut()
                 .filter(|c| c.id.kind() == ClientKind::IpPort);
             for client in ip_port {
-                client.last_updated = now;
-                client.beats_judged_from = now;
+                client.last_updated = now.into();
+                client.beats_judged_from = now.into();
             }
         });
     }
@@ -155,7 +155,8 @@ impl Registry {
                 .filter(|c| c.id.kind() == ClientKind::IpPort && responsible(&c.id))
                 .filter(|c| {
                     idle(
-                        now.saturating_duration_since(c.last_updated).as_millis(),
+                        now.saturating_duration_since(c.last_updated.instant())
+                            .as_millis(),
                         c.published.is_empty(),
                     )
                 })
@@ -192,17 +193,17 @@ fn apply_beat(
     let mut revived = false;
     for record in published.instances_mut() {
         if &*record.ip == ip && record.port == port {
-            record.last_beat = now;
+            record.last_beat = now.into();
             interval_ms = Some(record.timeouts.interval_ms);
             revived |= !record.healthy;
             record.healthy = true;
         }
     }
-    client.last_updated = now;
+    client.last_updated = now.into();
     let Some(interval_ms) = interval_ms else {
         return BeatOutcome::UnknownInstance;
     };
-    client.beat_here_at = Some(now);
+    client.beat_here_at = Some(now.into());
     if revived {
         client.revision = revision::changed(client.revision);
         touch_service(state, service, now);
@@ -222,7 +223,7 @@ fn overdue_clients(
         .filter(|c| c.id.kind() == ClientKind::IpPort && responsible(&c.id))
         .filter(|c| {
             c.published.values().flat_map(|p| p.instances()).any(|r| {
-                let silent = silence_ms(r, c.beats_judged_from, now);
+                let silent = silence_ms(r, c.beats_judged_from.instant(), now);
                 (r.healthy && silent > u128::from(r.timeouts.unhealthy_ms))
                     || silent > u128::from(r.timeouts.delete_ms)
             })
@@ -234,7 +235,7 @@ fn overdue_clients(
 /// How long an instance has been silent as beat checks judge it: since its last beat, or
 /// since its client's checks started here if that is later.
 fn silence_ms(record: &InstanceRecord, judged_from: Instant, now: Instant) -> u128 {
-    now.saturating_duration_since(record.last_beat.max(judged_from))
+    now.saturating_duration_since(record.last_beat.instant().max(judged_from))
         .as_millis()
 }
 
@@ -251,7 +252,7 @@ fn check_client(
     };
     let mut flipped = Vec::new();
     let mut expired = Vec::new();
-    let judged_from = client.beats_judged_from;
+    let judged_from = client.beats_judged_from.instant();
     for (service, published) in &mut client.published {
         for record in published.instances_mut() {
             let silent = silence_ms(record, judged_from, now);

@@ -1,8 +1,10 @@
 //! Stored instances: what a client publishes for a service, and its beat bookkeeping.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use distro_core::moment::Moment;
 use distro_nacos_api::Instance;
 use distro_nacos_api::constants::{
     META_HEART_BEAT_INTERVAL, META_HEART_BEAT_TIMEOUT, META_INSTANCE_ID_GENERATOR,
@@ -117,12 +119,14 @@ pub struct InstanceRecord {
     pub enabled: bool,
     /// Metadata.
     pub metadata: Arc<BTreeMap<String, String>>,
-    /// Caller-chosen or generated id.
-    pub instance_id: Arc<str>,
+    /// Caller-chosen id; `None` when it is the generated one, which is computed when asked
+    /// for ([`Self::instance_id`]) instead of stored: most instances (every HTTP one) have
+    /// it, and it is the longest string an instance holds.
+    pub chosen_id: Option<Arc<str>>,
     /// Beat timing.
     pub timeouts: BeatTimeouts,
     /// Last beat (or registration, or renewal).
-    pub last_beat: Instant,
+    pub last_beat: Moment,
 }
 
 impl InstanceRecord {
@@ -133,10 +137,13 @@ impl InstanceRecord {
         timeouts: BeatTimeouts,
         now: Instant,
     ) -> Self {
-        let instance_id = match spec.instance_id.filter(|id| !id.trim().is_empty()) {
-            Some(id) => id,
-            None => generate_instance_id(&spec.ip, spec.port, &spec.cluster, service),
-        };
+        // An id given equal to the generated one (a peer's record carries ids as text) is
+        // stored as generated.
+        let chosen_id = spec
+            .instance_id
+            .filter(|id| !id.trim().is_empty())
+            .filter(|id| *id != generate_instance_id(&spec.ip, spec.port, &spec.cluster, service))
+            .map(Arc::from);
         Self {
             ip: Arc::from(spec.ip),
             port: spec.port,
@@ -146,9 +153,9 @@ impl InstanceRecord {
             healthy: spec.healthy,
             enabled: spec.enabled,
             metadata: crate::intern::metadata(spec.metadata),
-            instance_id: Arc::from(instance_id),
+            chosen_id,
             timeouts,
-            last_beat: now,
+            last_beat: now.into(),
         }
     }
 
@@ -157,10 +164,23 @@ impl InstanceRecord {
         &*self.ip == ip && self.port == port && &*self.cluster == cluster
     }
 
+    /// The instance's id in `service`: the caller's, or Nacos's generated one.
+    pub fn instance_id(&self, service: &ServiceKey) -> Cow<'_, str> {
+        match &self.chosen_id {
+            Some(id) => Cow::Borrowed(id),
+            None => Cow::Owned(generate_instance_id(
+                &self.ip,
+                self.port,
+                &self.cluster,
+                service,
+            )),
+        }
+    }
+
     /// The record as the API `Instance` of `service`.
     pub fn to_api(&self, service: &ServiceKey) -> Instance {
         Instance {
-            instance_id: Some(self.instance_id.to_string()),
+            instance_id: Some(self.instance_id(service).into_owned()),
             ip: self.ip.to_string(),
             port: i64::from(self.port),
             weight: self.weight,
@@ -185,4 +205,35 @@ impl InstanceRecord {
 /// Nacos's `simple` id: `ip#port#cluster#group@@service`.
 pub fn generate_instance_id(ip: &str, port: u16, cluster: &str, service: &ServiceKey) -> String {
     format!("{ip}#{port}#{cluster}#{}", service.grouped_name())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: Option<&str>) -> InstanceRecord {
+        let service = ServiceKey::new("", "", "orders");
+        let mut spec = InstanceSpec::new("10.0.0.1", 80);
+        spec.instance_id = id.map(str::to_owned);
+        let timeouts = spec.validate(&NamingConfig::default()).unwrap();
+        InstanceRecord::from_spec(spec, &service, timeouts, Instant::now())
+    }
+
+    #[test]
+    fn generated_ids_are_computed_not_stored() {
+        let service = ServiceKey::new("", "", "orders");
+        let generated = "10.0.0.1#80#DEFAULT#DEFAULT_GROUP@@orders";
+        for given in [None, Some(""), Some(generated)] {
+            let record = record(given);
+            assert_eq!(record.chosen_id, None, "{given:?}");
+            assert_eq!(record.instance_id(&service), generated);
+            assert_eq!(
+                record.to_api(&service).instance_id.as_deref(),
+                Some(generated)
+            );
+        }
+        let chosen = record(Some("my-id"));
+        assert_eq!(chosen.chosen_id.as_deref(), Some("my-id"));
+        assert_eq!(chosen.instance_id(&service), "my-id");
+    }
 }

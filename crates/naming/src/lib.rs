@@ -42,7 +42,7 @@ pub use events::{EventBus, EventDispatch, EventHandler, NamingEvent};
 pub use health::{BeatCheckReport, BeatOutcome};
 pub use instance::{BeatTimeouts, InstanceRecord, InstanceSpec, generate_instance_id};
 pub use maintenance::{Responsibility, owns_everything, spawn_maintenance};
-pub use names::ServiceKey;
+pub use names::{ServiceKey, ServiceName};
 pub use push::{Push, PushConfig, PushEngine, PushQueue, PushSink};
 pub use quota::{Limit, LimitExceeded};
 pub use registry::{Registry, RegistryStats, RevisionFloor};

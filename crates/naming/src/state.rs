@@ -219,7 +219,7 @@ impl State {
             .map_or(0, |old| old.instances().len());
         client.revision = revision::written(client.revision);
         client.expired_since_write.clear();
-        client.last_updated = now;
+        client.last_updated = now.into();
         self.count_instances(&service, new_len, old_len);
         let entry = self.ensure_service(&service, now);
         entry.publishers.insert(id.clone());
@@ -239,7 +239,7 @@ impl State {
         let Some(client) = self.clients.get_mut(id) else {
             return false;
         };
-        client.last_updated = now;
+        client.last_updated = now.into();
         let Some(removed) = client.published.remove(service) else {
             return false;
         };
@@ -297,7 +297,7 @@ impl State {
                 || format!("client {id}"),
             )?;
         }
-        client.last_updated = now;
+        client.last_updated = now.into();
         let first = client
             .subscribed
             .insert(service.clone(), subscriber)
@@ -317,7 +317,7 @@ impl State {
         let Some(client) = self.clients.get_mut(id) else {
             return false;
         };
-        client.last_updated = now;
+        client.last_updated = now.into();
         let removed = client.subscribed.remove(service).is_some();
         self.drop_subscriber(service, id);
         removed

@@ -55,7 +55,7 @@ impl Registry {
             state.remove_client_quietly(now, &id, changes);
             client.revision = record.revision;
             client.native = false;
-            client.expired_since_write = expired;
+            client.expired_since_write = expired.into();
             for (key, entry) in published {
                 state.count_instances(&key, entry.instances().len(), 0);
                 let service = state.ensure_service(&key, now);
@@ -104,8 +104,8 @@ impl Registry {
             let client = state.clients.get_mut(id)?;
             client.revision = distro_core::revision::changed(client.revision.max(floor));
             client.native = true;
-            client.last_updated = now;
-            client.beats_judged_from = now;
+            client.last_updated = now.into();
+            client.beats_judged_from = now.into();
             changes.clients.push(id.clone());
             Some(client.revision)
         })
@@ -205,7 +205,7 @@ fn contest(local: &Client, incoming: &Incoming<'_>, now: Instant) -> Option<Stri
     if newer_write && incoming.expired.is_empty() {
         return None;
     }
-    let beat_here = local.beat_here_at?;
+    let beat_here = local.beat_here_at?.instant();
     let recent = |since: Instant, record: &InstanceRecord| {
         now.saturating_duration_since(since).as_millis() <= u128::from(record.timeouts.unhealthy_ms)
     };
@@ -226,14 +226,15 @@ fn contest(local: &Client, incoming: &Incoming<'_>, now: Instant) -> Option<Stri
             .instances()
             .iter()
             .filter(|_| contestable(service))
-            .find(|r| recent(beat_here, r) && recent(r.last_beat, r) && !kept(service, r))
+            .find(|r| recent(beat_here, r) && recent(r.last_beat.instant(), r) && !kept(service, r))
             .map(|r| {
                 format!(
                     "{}:{} of {} beat this node {} ms ago; a peer's expiry of it is refused",
                     r.ip,
                     r.port,
                     service.grouped_name(),
-                    now.saturating_duration_since(r.last_beat).as_millis()
+                    now.saturating_duration_since(r.last_beat.instant())
+                        .as_millis()
                 )
             })
     })
@@ -287,7 +288,11 @@ fn to_record(client: &Client) -> ClientRecord {
             group: key.group.to_string(),
             name: key.name.to_string(),
             batch: matches!(published, Published::Batch(_)),
-            instances: published.instances().iter().map(to_data).collect(),
+            instances: published
+                .instances()
+                .iter()
+                .map(|record| to_data(record, key))
+                .collect(),
         })
         .collect();
     services
@@ -310,7 +315,7 @@ fn to_record(client: &Client) -> ClientRecord {
     }
 }
 
-fn to_data(record: &InstanceRecord) -> InstanceData {
+fn to_data(record: &InstanceRecord, service: &ServiceKey) -> InstanceData {
     InstanceData {
         ip: record.ip.to_string(),
         port: record.port,
@@ -319,7 +324,7 @@ fn to_data(record: &InstanceRecord) -> InstanceData {
         healthy: record.healthy,
         enabled: record.enabled,
         metadata: Arc::unwrap_or_clone(Arc::clone(&record.metadata)),
-        instance_id: record.instance_id.to_string(),
+        instance_id: record.instance_id(service).into_owned(),
     }
 }
 
