@@ -6,6 +6,11 @@
 //!   reaches [`FailurePolicy::down_after_failures`] (default 3, so DOWN on the 3rd
 //!   consecutive failure; Nacos uses "more than 3", i.e. the 4th);
 //! - a DOWN peer stays DOWN on further failures;
+//! - a report the peer sent us refreshes its info (version, readiness) but never its state
+//!   while our own probes of it are failing: it proves only that the peer reaches us, not
+//!   that we reach it. Nacos marks the peer UP on a report; with one-way loss that made the
+//!   peer flip UP and DOWN on every probe round (and Distro adopt and release its clients
+//!   each time). A restarted peer is UP again after our next probe (1 s by default);
 //! - "connection refused" ([`ProbeError::ConnectionRefused`]) goes DOWN at once when
 //!   [`FailurePolicy::refused_is_down`] is set (the default, as in Nacos): a refused
 //!   connection means no process listens on the peer's port (stopped or crashed), which is a
@@ -54,10 +59,20 @@ impl FailurePolicy {
     }
 }
 
-/// Applies a successful probe (or a report received from the peer); returns the transition, if any.
+/// Applies a successful probe; returns the transition, if any.
 pub fn record_success(member: &mut Member, info: &MemberInfo, now_ms: u64) -> Option<StateChange> {
     member.refresh(info, now_ms);
     member.set_state(MemberState::Up, now_ms)
+}
+
+/// Applies a report the peer sent us: a success while our own probes of it succeed, only
+/// its info while they fail (see the module rules).
+pub fn record_report(member: &mut Member, info: &MemberInfo, now_ms: u64) -> Option<StateChange> {
+    if member.fail_count() > 0 {
+        member.note_info(info, now_ms);
+        return None;
+    }
+    record_success(member, info, now_ms)
 }
 
 /// Applies a failed probe; returns the transition, if any.

@@ -196,6 +196,13 @@ impl Member {
         self.ready = info.ready;
     }
 
+    /// Stores the reported info without counting it as a successful contact.
+    pub(crate) fn note_info(&mut self, info: &MemberInfo, now_ms: u64) {
+        self.last_refresh_ms = now_ms;
+        self.version.clone_from(&info.version);
+        self.ready = info.ready;
+    }
+
     /// Counts one more consecutive failure and returns the new count.
     pub(crate) fn count_failure(&mut self) -> u32 {
         self.fail_count = self.fail_count.saturating_add(1);

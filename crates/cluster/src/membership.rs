@@ -134,9 +134,12 @@ impl Membership {
         change
     }
 
-    /// Applies a report a peer sent us (the receiving side of its probe): marks it UP.
+    /// Applies a report a peer sent us (the receiving side of its probe): its info always,
+    /// UP only while our own probes of it succeed (see [`detector::record_report`]).
     pub fn on_report_received(&self, info: &MemberInfo, now_ms: u64) -> Option<StateChange> {
-        self.on_probe_success(&info.address, info, now_ms)
+        self.update_peer(&info.address, |member| {
+            detector::record_report(member, info, now_ms)
+        })
     }
 
     /// Sets this node's readiness (startup snapshot loaded), carried in probes.
@@ -437,6 +440,35 @@ mod tests {
             **rx.borrow_and_update(),
             strings(&["10.0.0.1:8848", "10.0.0.2:8848", "10.0.0.3:8848"])
         );
+    }
+
+    #[test]
+    fn reports_do_not_revive_a_peer_our_probes_cannot_reach() {
+        let m = membership();
+        m.apply_addresses(&strings(&["10.0.0.2:8848", "10.0.0.3:8848"]), 0);
+        let policy = FailurePolicy::default();
+        let peer = "10.0.0.3:8848";
+        for now in 1..=3 {
+            m.on_probe_failure(peer, &timeout(), &policy, now);
+        }
+        assert_eq!(m.member(peer).unwrap().state(), MemberState::Down);
+        // One-way loss: its reports reach us, our probes of it do not get through.
+        let report = info(peer);
+        assert!(!m.member(peer).unwrap().ready());
+        assert_eq!(m.on_report_received(&report, 4), None);
+        let member = m.member(peer).unwrap();
+        assert_eq!(member.state(), MemberState::Down);
+        assert!(member.ready(), "the report's info is kept");
+        assert_eq!(member.fail_count(), 3);
+        // Our own probe getting through is what brings it back.
+        assert!(m.on_probe_success(peer, &report, 5).is_some());
+        assert_eq!(m.member(peer).unwrap().state(), MemberState::Up);
+        // A suspicious peer is not reset by a report either, so it still goes DOWN.
+        m.on_probe_failure(peer, &timeout(), &policy, 6);
+        assert_eq!(m.on_report_received(&report, 7), None);
+        m.on_probe_failure(peer, &timeout(), &policy, 8);
+        m.on_probe_failure(peer, &timeout(), &policy, 9);
+        assert_eq!(m.member(peer).unwrap().state(), MemberState::Down);
     }
 
     #[test]

@@ -62,8 +62,9 @@ impl Cluster for ClusterService {
         request: Request<MemberReport>,
     ) -> Result<Response<MemberReport>, Status> {
         let info = validate_report(request.into_inner())?;
-        // A report from a listed peer proves it alive (Nacos's MemberReportHandler does the
-        // same); a report from an address we do not list changes nothing.
+        // A report from a listed peer refreshes its info, and proves it alive unless our own
+        // probes of it are failing (one-way loss; see cluster's detector rules). Nacos's
+        // MemberReportHandler marks it UP regardless. An unlisted address changes nothing.
         self.membership.on_report_received(&info, unix_millis());
         Ok(Response::new(to_report(&self.membership.self_info())))
     }
