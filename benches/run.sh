@@ -7,7 +7,7 @@
 # summary line goes to $OUT/results.jsonl; the table of medians is printed and written to
 # $OUT/table.md. Only 127.0.0.1 is used; the server is stopped on exit, whatever happens.
 #
-#   benches/run.sh                      # everything (about 15 minutes)
+#   benches/run.sh                      # everything (about 25 minutes)
 #   SCENARIOS="list:10 beat" RUNS=1 benches/run.sh
 #   UNPINNED=0 benches/run.sh           # skip the unpinned check
 #   BUILD=0 SERVER=/path/distro-server benches/run.sh   # measure prebuilt binaries
@@ -31,7 +31,7 @@ SNAPSHOT_INSTANCES=${SNAPSHOT_INSTANCES:-100000}
 VERIFY_INSTANCES=${VERIFY_INSTANCES:-10000}
 VERIFY_ROUNDS=${VERIFY_ROUNDS:-6}
 OUT=${OUT:-target/bench-results}
-SCENARIOS=${SCENARIOS-"register beat beat-full list:10 list:100 deregister:200000 grpc-register grpc-query:10 push-latency memory:100000"}
+SCENARIOS=${SCENARIOS-"liveness register beat beat-full list:10 list:100 deregister:200000 grpc-register grpc-query:10 push-latency memory:100000"}
 UNPINNED_SCENARIOS=${UNPINNED_SCENARIOS-"register beat list:10 list:100"}
 
 BUILD=${BUILD:-1}

@@ -6,11 +6,12 @@
 //!   reaches [`FailurePolicy::down_after_failures`] (default 3, so DOWN on the 3rd
 //!   consecutive failure; Nacos uses "more than 3", i.e. the 4th);
 //! - a DOWN peer stays DOWN on further failures;
-//! - a report the peer sent us refreshes its info (version, readiness) but never its state
-//!   while our own probes of it are failing: it proves only that the peer reaches us, not
-//!   that we reach it. Nacos marks the peer UP on a report; with one-way loss that made the
-//!   peer flip UP and DOWN on every probe round (and Distro adopt and release its clients
-//!   each time). A restarted peer is UP again after our next probe (1 s by default);
+//! - a report the peer sent us marks it UP (as in Nacos) unless our own probes of it are
+//!   failing with anything but a refused connection: then it only refreshes the peer's info
+//!   (version, readiness). A report proves that the peer reaches us, not that we reach it;
+//!   under one-way loss (our probes time out) the peer used to flip UP and DOWN every probe
+//!   round, and Distro adopted and released its clients each time. After a refused
+//!   connection a report means the process is back (a restart), and is taken at once;
 //! - "connection refused" ([`ProbeError::ConnectionRefused`]) goes DOWN at once when
 //!   [`FailurePolicy::refused_is_down`] is set (the default, as in Nacos): a refused
 //!   connection means no process listens on the peer's port (stopped or crashed), which is a
@@ -65,10 +66,10 @@ pub fn record_success(member: &mut Member, info: &MemberInfo, now_ms: u64) -> Op
     member.set_state(MemberState::Up, now_ms)
 }
 
-/// Applies a report the peer sent us: a success while our own probes of it succeed, only
-/// its info while they fail (see the module rules).
+/// Applies a report the peer sent us: a success, unless our own probes of it are failing
+/// for another reason than a refused connection; then only its info (see the module rules).
 pub fn record_report(member: &mut Member, info: &MemberInfo, now_ms: u64) -> Option<StateChange> {
-    if member.fail_count() > 0 {
+    if member.fail_count() > 0 && !member.last_failure_refused() {
         member.note_info(info, now_ms);
         return None;
     }
@@ -82,7 +83,7 @@ pub fn record_failure(
     policy: &FailurePolicy,
     now_ms: u64,
 ) -> Option<StateChange> {
-    let count = member.count_failure();
+    let count = member.count_failure(matches!(error, ProbeError::ConnectionRefused));
     let to = policy.state_after_failure(member.state(), count, error);
     member.set_state(to, now_ms)
 }

@@ -86,6 +86,8 @@ pub struct Member {
     last_state_change_ms: u64,
     last_refresh_ms: u64,
     fail_count: u32,
+    /// Whether the last failed probe was a refused connection (no process listening).
+    last_failure_refused: bool,
     extend_info: BTreeMap<String, Value>,
 }
 
@@ -102,6 +104,7 @@ impl Member {
             last_state_change_ms: now_ms,
             last_refresh_ms: 0,
             fail_count: 0,
+            last_failure_refused: false,
             extend_info: BTreeMap::new(),
         }
     }
@@ -191,6 +194,7 @@ impl Member {
     /// Records a successful contact: resets the failure count and stores the reported info.
     pub(crate) fn refresh(&mut self, info: &MemberInfo, now_ms: u64) {
         self.fail_count = 0;
+        self.last_failure_refused = false;
         self.last_refresh_ms = now_ms;
         self.version.clone_from(&info.version);
         self.ready = info.ready;
@@ -203,8 +207,15 @@ impl Member {
         self.ready = info.ready;
     }
 
-    /// Counts one more consecutive failure and returns the new count.
-    pub(crate) fn count_failure(&mut self) -> u32 {
+    /// Whether the last failed probe was a refused connection.
+    pub(crate) fn last_failure_refused(&self) -> bool {
+        self.last_failure_refused
+    }
+
+    /// Counts one more consecutive failure (`refused`: the connection was refused) and
+    /// returns the new count.
+    pub(crate) fn count_failure(&mut self, refused: bool) -> u32 {
+        self.last_failure_refused = refused;
         self.fail_count = self.fail_count.saturating_add(1);
         self.fail_count
     }
@@ -339,7 +350,7 @@ mod tests {
     fn view_difference_ignores_counters() {
         let a = member("10.0.0.1");
         let mut b = a.clone();
-        b.count_failure();
+        b.count_failure(false);
         assert!(!a.differs_in_view(&b));
         b.set_ready(true);
         assert!(a.differs_in_view(&b));

@@ -469,6 +469,10 @@ mod tests {
         m.on_probe_failure(peer, &timeout(), &policy, 8);
         m.on_probe_failure(peer, &timeout(), &policy, 9);
         assert_eq!(m.member(peer).unwrap().state(), MemberState::Down);
+        // A refused connection means no process listened: a report after it is a restart.
+        m.on_probe_failure(peer, &ProbeError::ConnectionRefused, &policy, 10);
+        assert!(m.on_report_received(&report, 11).is_some());
+        assert_eq!(m.member(peer).unwrap().state(), MemberState::Up);
     }
 
     #[test]

@@ -304,17 +304,22 @@ async fn alert_rules_and_dashboard_use_exported_metrics() {
         distro_tests::free_http_port(),
         distro_tests::free_http_port(),
     );
+    // One after the other, so that b loads its snapshot from a ready a (the snapshot load
+    // metrics exist only after a load; started together, both may start empty).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     let node_a = Server::start(config(a, &[a, b])).await.unwrap();
+    while !node_a.state().is_ready() {
+        assert!(tokio::time::Instant::now() < deadline, "node a not ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let node_b = Server::start(config(b, &[a, b])).await.unwrap();
+    while !node_b.state().is_ready() {
+        assert!(tokio::time::Instant::now() < deadline, "node b not ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let http = reqwest::Client::new();
     let url_a = format!("http://{}", node_a.http_addr());
     let url_b = format!("http://{}", node_b.http_addr());
-    // Both ready (node b has loaded its snapshot from a, or started empty).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while !(node_a.state().is_ready() && node_b.state().is_ready()) {
-        assert!(tokio::time::Instant::now() < deadline, "nodes not ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     // Traffic: a registration (synced to the peer), a list, the operator metrics (gauges).
     for port in [8080, 8081] {
         let response = http
@@ -339,14 +344,12 @@ async fn alert_rules_and_dashboard_use_exported_metrics() {
                 .send()
                 .await;
         }
-        let text = http
-            .get(format!("{url_a}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        // Both nodes' pages: b's snapshot load is recorded by b.
+        let mut text = String::new();
+        for url in [&url_a, &url_b] {
+            let page = http.get(format!("{url}/metrics")).send().await.unwrap();
+            text.push_str(&page.text().await.unwrap());
+        }
         let missing: Vec<&String> = wanted
             .iter()
             .filter(|name| NOT_EMITTED_HERE.iter().all(|(n, _)| n != name))
