@@ -195,9 +195,7 @@ impl Member {
     pub(crate) fn refresh(&mut self, info: &MemberInfo, now_ms: u64) {
         self.fail_count = 0;
         self.last_failure_refused = false;
-        self.last_refresh_ms = now_ms;
-        self.version.clone_from(&info.version);
-        self.ready = info.ready;
+        self.note_info(info, now_ms);
     }
 
     /// Stores the reported info without counting it as a successful contact.
